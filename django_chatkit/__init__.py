@@ -1,0 +1,3 @@
+"""OpenAI ChatKit for Django."""
+
+__version__ = "0.1.0"

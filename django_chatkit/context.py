@@ -1,0 +1,68 @@
+"""Who is asking: the per-request context handed to the ChatKit server and store."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import HttpRequest
+
+# Session key holding an anonymous visitor's owner token. It is our own random token rather than
+# the session key, because Django rotates the session key at login (cycle_key) but keeps the data.
+ANONYMOUS_SESSION_KEY = "_chatkit_owner"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The owner of threads and attachments: a user, or an anonymous session token."""
+
+    user_id: Any = None
+    anonymous_key: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.user_id is None) == (not self.anonymous_key):
+            raise ValueError("An owner is either a user or an anonymous key, exactly one.")
+
+    def filter(self, prefix: str = "") -> dict[str, Any]:
+        """Queryset lookups that select this owner's rows (``prefix`` e.g. ``"thread__"``)."""
+        if self.user_id is not None:
+            return {f"{prefix}user_id": self.user_id}
+        return {f"{prefix}user__isnull": True, f"{prefix}anonymous_key": self.anonymous_key}
+
+    def fields(self) -> dict[str, Any]:
+        """Model field values that make a new row belong to this owner."""
+        return {"user_id": self.user_id, "anonymous_key": self.anonymous_key}
+
+
+@dataclass
+class ChatKitContext:
+    """Passed as ``context`` to every server and store call of one request."""
+
+    owner: Owner
+    request: HttpRequest | None = None
+    user: Any = None
+    # Free space for servers and hooks to share per-request state.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_user(cls, user: Any, request: HttpRequest | None = None) -> ChatKitContext:
+        return cls(owner=Owner(user_id=user.pk), request=request, user=user)
+
+    @classmethod
+    def for_anonymous(cls, key: str, request: HttpRequest | None = None) -> ChatKitContext:
+        return cls(owner=Owner(anonymous_key=key), request=request)
+
+
+async def context_from_request(request: HttpRequest, *, allow_anonymous: bool) -> ChatKitContext | None:
+    """Build the context for a request, or None when nobody may be served."""
+    user = await request.auser()
+    if user.is_authenticated:
+        return ChatKitContext.for_user(user, request)
+    if not allow_anonymous or not hasattr(request, "session"):
+        return None
+    key = await request.session.aget(ANONYMOUS_SESSION_KEY)
+    if not key:
+        key = secrets.token_urlsafe(24)
+        await request.session.aset(ANONYMOUS_SESSION_KEY, key)
+    return ChatKitContext.for_anonymous(str(key), request)

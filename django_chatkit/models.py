@@ -1,0 +1,175 @@
+"""Threads, their items, attachments and feedback, owned by a user or an anonymous session.
+
+Real columns hold what is filtered or ordered; ``payload`` holds the SDK object verbatim
+(``model_dump(mode="json")``) so every item type round-trips exactly.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from django_chatkit.ids import new_typed_id
+
+# Responses API message ids reused as item ids are long; leave room for custom id schemes.
+ID_LENGTH = 255
+
+
+class OwnedModel(models.Model):
+    """A row owned by exactly one of: a user, or an anonymous session token."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    anonymous_key = models.CharField(_("anonymous key"), max_length=64, blank=True, default="")
+
+    class Meta:
+        abstract = True
+
+
+class ThreadStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    LOCKED = "locked", _("Locked")
+    CLOSED = "closed", _("Closed")
+
+
+def new_thread_id() -> str:
+    return new_typed_id("thread")
+
+
+class Thread(OwnedModel):
+    id = models.CharField(primary_key=True, max_length=ID_LENGTH, default=new_thread_id)
+    title = models.TextField(_("title"), blank=True, default="")
+    status = models.CharField(
+        _("status"), max_length=16, choices=ThreadStatus.choices, default=ThreadStatus.ACTIVE
+    )
+    status_reason = models.TextField(_("status reason"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), db_index=True)
+    updated_at = models.DateTimeField(_("updated at"))
+    allowed_image_domains = models.JSONField(null=True, blank=True)
+    # Server-side only (ThreadMetadata.metadata): never sent to the client.
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("thread")
+        verbose_name_plural = _("threads")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # threads.list keyset pagination, per owner, both directions.
+            models.Index(fields=["user", "created_at", "id"], name="chatkit_thread_user_page"),
+            models.Index(
+                fields=["anonymous_key", "created_at", "id"],
+                name="chatkit_thread_anon_page",
+                condition=Q(user__isnull=True),
+            ),
+            models.Index(fields=["status", "updated_at"], name="chatkit_thread_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, anonymous_key="")
+                | Q(user__isnull=True) & ~Q(anonymous_key=""),
+                name="chatkit_thread_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or self.id
+
+
+class ThreadItem(models.Model):
+    # Internal, auto-incrementing: breaks created_at ties in insertion order.
+    id = models.BigAutoField(primary_key=True)
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="items")
+    item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
+    type = models.CharField(_("type"), max_length=32, db_index=True)
+    created_at = models.DateTimeField(_("created at"))
+    # Plain text of messages, for search and review.
+    text = models.TextField(_("text"), blank=True, default="")
+    payload = models.JSONField()
+
+    class Meta:
+        verbose_name = _("thread item")
+        verbose_name_plural = _("thread items")
+        ordering = ["created_at", "id"]
+        indexes = [
+            # items.list keyset pagination in both directions.
+            models.Index(fields=["thread", "created_at", "id"], name="chatkit_item_page"),
+        ]
+        constraints = [
+            # Item ids come from the SDK (or the Responses API): unique within their thread.
+            models.UniqueConstraint(fields=["thread", "item_id"], name="chatkit_item_unique_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.item_id}"
+
+
+class Attachment(OwnedModel):
+    id = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    type = models.CharField(_("type"), max_length=16)  # "file" | "image"
+    name = models.TextField(_("name"))
+    mime_type = models.CharField(_("MIME type"), max_length=255)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    payload = models.JSONField()
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="chatkit_attachment_user"),
+            models.Index(
+                fields=["anonymous_key", "created_at"],
+                name="chatkit_attachment_anon",
+                condition=Q(user__isnull=True),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, anonymous_key="")
+                | Q(user__isnull=True) & ~Q(anonymous_key=""),
+                name="chatkit_attachment_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FeedbackKind(models.TextChoices):
+    POSITIVE = "positive", _("Positive")
+    NEGATIVE = "negative", _("Negative")
+
+
+class Feedback(models.Model):
+    """The thread owner's vote on one item of the thread: one per item, changeable.
+
+    The item is referenced by its id within the thread, not by a foreign key, so that items
+    (which have no dependent rows) can be deleted in bulk with one DELETE.
+    """
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="feedback")
+    item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
+    kind = models.CharField(_("kind"), max_length=16, choices=FeedbackKind.choices)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        indexes = [models.Index(fields=["kind", "updated_at"], name="chatkit_feedback_kind")]
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "item_id"], name="chatkit_feedback_one_vote"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.item_id}"

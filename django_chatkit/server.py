@@ -1,0 +1,208 @@
+"""DjangoChatKitServer: the ChatKit protocol plus the policy the SDK leaves to the backend.
+
+The SDK never checks that ids exist before a stream starts, never enforces a thread's
+``locked``/``closed`` status and keeps feedback nowhere. This server checks every id the request
+names before anything runs (so the view can answer a real 4xx instead of an error mid-stream),
+refuses new turns on locked and closed threads, and stores feedback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from chatkit.errors import CustomStreamError
+from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
+from chatkit.store import AttachmentStore, NotFoundError
+from chatkit.types import (
+    AttachmentsCreateReq,
+    AttachmentsDeleteReq,
+    ChatKitReq,
+    ClientToolCallItem,
+    ErrorEvent,
+    FeedbackKind,
+    InputTranscribeReq,
+    ItemsFeedbackReq,
+    ThreadMetadata,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsAddUserMessageReq,
+    ThreadsCreateReq,
+    ThreadsCustomActionReq,
+    ThreadsRetryAfterItemReq,
+    ThreadsSyncCustomActionReq,
+    ThreadStreamEvent,
+    UserMessageItem,
+    WidgetItem,
+    is_streaming_req,
+)
+from pydantic import TypeAdapter
+
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import ChatKitContext
+from django_chatkit.errors import RequestRejected
+from django_chatkit.loading import get_attachment_store
+from django_chatkit.store import DjangoStore
+
+REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
+
+# Ops that start a new turn on an existing thread: refused while it is locked or closed.
+TURN_OPS = (
+    ThreadsAddUserMessageReq,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsRetryAfterItemReq,
+    ThreadsCustomActionReq,
+    ThreadsSyncCustomActionReq,
+)
+
+
+def status_message(thread: ThreadMetadata) -> str:
+    reason = getattr(thread.status, "reason", None)
+    verb = "locked" if thread.status.type == "locked" else "closed"
+    message = f"This conversation is {verb} and cannot take new messages."
+    return f"{message} Reason: {reason}" if reason else message
+
+
+async def _refusal(message: str) -> AsyncIterator[bytes]:
+    event = ErrorEvent(code="custom", message=message, allow_retry=False)
+    yield b"data: " + event.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n\n"
+
+
+class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
+    """Subclass and implement :meth:`respond` (or use the agent server) to answer users."""
+
+    store: DjangoStore
+
+    def __init__(
+        self,
+        store: DjangoStore | None = None,
+        attachment_store: AttachmentStore[ChatKitContext] | None = None,
+    ) -> None:
+        super().__init__(
+            store=store or DjangoStore(),
+            attachment_store=attachment_store or get_attachment_store(),
+        )
+
+    async def respond(
+        self,
+        thread: ThreadMetadata,
+        input_user_message: UserMessageItem | None,
+        context: ChatKitContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        raise CustomStreamError(
+            "No assistant is configured: set CHATKIT['SERVER'] to a server that answers.",
+            allow_retry=False,
+        )
+        yield  # pragma: no cover - makes this an async generator
+
+    async def process(
+        self, request: str | bytes | bytearray, context: ChatKitContext
+    ) -> StreamingResult | NonStreamingResult:
+        """Parse, check every id and the thread's status, then run the op.
+
+        Raises pydantic ``ValidationError`` (bad body), ``NotFoundError`` (missing or foreign
+        id) and :class:`RequestRejected` (refused op) before any work starts.
+        """
+        parsed = REQUEST_ADAPTER.validate_json(request)
+        refusal = await self.check_request(parsed, context)
+        if refusal is not None:
+            return StreamingResult(_refusal(refusal))
+        if is_streaming_req(parsed):
+            return StreamingResult(self._process_streaming(parsed, context))
+        return NonStreamingResult(await self._process_non_streaming(parsed, context))
+
+    async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
+        """Raise for a request that cannot run; return a message to refuse it as a stream error."""
+        self._check_supported(request)
+        match request:
+            case ThreadsCreateReq():
+                await self._check_attachments(request.params.input.attachments, context)
+                return None
+            case ThreadsAddUserMessageReq():
+                await self._check_attachments(request.params.input.attachments, context)
+            case ItemsFeedbackReq():
+                if len(request.params.item_ids) > chatkit_settings.MAX_PAGE_SIZE:
+                    raise RequestRejected(
+                        400,
+                        "invalid_request",
+                        f"At most {chatkit_settings.MAX_PAGE_SIZE} items per feedback request.",
+                    )
+                return None
+        if not isinstance(request, TURN_OPS):
+            return None
+        thread = await self.store.load_thread(request.params.thread_id, context)
+        if thread.status.type != "active":
+            if isinstance(request, ThreadsSyncCustomActionReq):
+                raise RequestRejected(409, "thread_" + thread.status.type, status_message(thread))
+            return status_message(thread)
+        await self._check_turn_target(request, context)
+        return None
+
+    def _check_supported(self, request: ChatKitReq) -> None:
+        cls = type(self)
+        unsupported = (
+            (isinstance(request, (AttachmentsCreateReq, AttachmentsDeleteReq))
+             and self.attachment_store is None, "Attachments are not enabled on this server."),
+            (isinstance(request, InputTranscribeReq)
+             and cls.transcribe is ChatKitServer.transcribe, "Dictation is not enabled."),
+            (isinstance(request, ThreadsCustomActionReq)
+             and cls.action is ChatKitServer.action, "This server takes no actions."),
+            (isinstance(request, ThreadsSyncCustomActionReq)
+             and cls.sync_action is ChatKitServer.sync_action, "This server takes no actions."),
+        )
+        for refused, message in unsupported:
+            if refused:
+                raise RequestRejected(400, "unsupported_operation", message)
+
+    async def _check_attachments(self, attachment_ids: list[str], context: ChatKitContext) -> None:
+        limit = chatkit_settings.MAX_ATTACHMENTS_PER_MESSAGE
+        if len(attachment_ids) > limit:
+            raise RequestRejected(
+                400, "invalid_request", f"A message may carry at most {limit} attachments."
+            )
+        missing = await self.store.missing_attachments(attachment_ids, context)
+        if missing:
+            raise NotFoundError(f"Attachment(s) {', '.join(missing)} not found")
+
+    async def _check_turn_target(self, request: ChatKitReq, context: ChatKitContext) -> None:
+        """The item a turn op names must exist in the thread and be of the right kind."""
+        match request:
+            case ThreadsRetryAfterItemReq():
+                item = await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+                if not isinstance(item, UserMessageItem):
+                    raise RequestRejected(
+                        400, "invalid_request", "Only a user message can be retried."
+                    )
+            case ThreadsAddStructuredInputReq():
+                await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+            case ThreadsCustomActionReq() | ThreadsSyncCustomActionReq():
+                if request.params.item_id is None:
+                    return
+                item = await self.store.load_item(
+                    request.params.thread_id, request.params.item_id, context
+                )
+                if not isinstance(item, WidgetItem):
+                    raise RequestRejected(
+                        400, "invalid_request", "Actions can only come from a widget item."
+                    )
+            case ThreadsAddClientToolOutputReq():
+                newest = await self.store.load_thread_items(
+                    request.params.thread_id, None, 1, "desc", context
+                )
+                pending = newest.data and isinstance(newest.data[0], ClientToolCallItem)
+                if not pending or newest.data[0].status != "pending":  # type: ignore[union-attr]
+                    raise RequestRejected(
+                        400, "invalid_request", "The thread is not waiting for a client tool output."
+                    )
+
+    async def add_feedback(
+        self,
+        thread_id: str,
+        item_ids: list[str],
+        feedback: FeedbackKind,
+        context: ChatKitContext,
+    ) -> None:
+        await self.store.save_feedback(thread_id, item_ids, feedback, context)

@@ -1,0 +1,359 @@
+"""DjangoStore: the only place the ChatKit SDK meets the ORM.
+
+Every query is scoped to the context's owner, so another owner's thread, item or attachment
+behaves exactly as a missing one. Each public method runs one synchronous function in a worker
+thread (one hop, one transaction where it writes) and issues a constant number of queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from chatkit.store import NotFoundError, Store, StoreItemType
+from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
+from django.db import IntegrityError, transaction
+from django.db.models import Model, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from django_chatkit import models, signals
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import ChatKitContext
+from django_chatkit.ids import new_typed_id
+from django_chatkit.serialization import (
+    THREAD_FIELDS,
+    attachment_from_payload,
+    attachment_row_values,
+    item_from_payload,
+    item_row_values,
+    thread_from_row,
+    thread_row_values,
+    to_aware,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=Model)
+
+
+def _in_thread(func: Callable[P, R]) -> Callable[P, Any]:
+    return sync_to_async(func, thread_sensitive=True)
+
+
+def _keyset_after(
+    queryset: QuerySet[M], cursor: dict[str, Any], order: str
+) -> QuerySet[M]:
+    """Rows strictly after ``cursor`` (its created_at and id) in ``order``.
+
+    The redundant ``created_at`` range lets the database walk the (owner|thread, created_at, id)
+    index from the cursor instead of scanning what lies before it.
+    """
+    created, pk = cursor["created_at"], cursor["pk"]
+    if order == "asc":
+        return queryset.filter(
+            Q(created_at__gte=created) & (Q(created_at__gt=created) | Q(pk__gt=pk))
+        )
+    return queryset.filter(Q(created_at__lte=created) & (Q(created_at__lt=created) | Q(pk__lt=pk)))
+
+
+def _ordered(queryset: QuerySet[M], order: str) -> QuerySet[M]:
+    if order == "asc":
+        return queryset.order_by("created_at", "pk")
+    return queryset.order_by("-created_at", "-pk")
+
+
+def _order(order: str) -> Literal["asc", "desc"]:
+    if order not in ("asc", "desc"):
+        raise ValueError(f"Unknown order {order!r}: use 'asc' or 'desc'.")
+    return "asc" if order == "asc" else "desc"
+
+
+def _page_size(limit: int) -> int:
+    return max(1, min(int(limit), chatkit_settings.MAX_PAGE_SIZE))
+
+
+class DjangoStore(Store[ChatKitContext]):
+    """A ChatKit ``Store`` over the Django ORM, scoped to ``context.owner``."""
+
+    # -- ids ------------------------------------------------------------------------------------
+
+    def generate_thread_id(self, context: ChatKitContext) -> str:
+        return new_typed_id("thread")
+
+    def generate_item_id(
+        self, item_type: StoreItemType, thread: ThreadMetadata, context: ChatKitContext
+    ) -> str:
+        return new_typed_id(item_type)
+
+    # -- threads --------------------------------------------------------------------------------
+
+    async def load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
+        return await _in_thread(self._load_thread)(thread_id, context)
+
+    def _load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
+        row = (
+            models.Thread.objects.filter(id=thread_id, **context.owner.filter())
+            .values(*THREAD_FIELDS)
+            .first()
+        )
+        if row is None:
+            raise NotFoundError(f"Thread {thread_id} not found")
+        return thread_from_row(row)
+
+    async def save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
+        await _in_thread(self._save_thread)(thread, context)
+
+    def _save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
+        values = thread_row_values(thread)
+        now = timezone.now()
+        updated = models.Thread.objects.filter(id=thread.id, **context.owner.filter()).update(
+            updated_at=now, **values
+        )
+        if updated:
+            return
+        try:
+            with transaction.atomic():
+                models.Thread.objects.create(
+                    id=thread.id,
+                    created_at=to_aware(thread.created_at),
+                    updated_at=now,
+                    **context.owner.fields(),
+                    **values,
+                )
+        except IntegrityError as exc:
+            # The id exists but belongs to someone else: as far as this owner knows, it is missing.
+            raise NotFoundError(f"Thread {thread.id} not found") from exc
+        signals.thread_created.send(sender=models.Thread, thread=thread, context=context)
+
+    async def load_threads(
+        self, limit: int, after: str | None, order: str, context: ChatKitContext
+    ) -> Page[ThreadMetadata]:
+        return await _in_thread(self._load_threads)(limit, after, order, context)
+
+    def _load_threads(
+        self, limit: int, after: str | None, order: str, context: ChatKitContext
+    ) -> Page[ThreadMetadata]:
+        owned = models.Thread.objects.filter(**context.owner.filter())
+        queryset = owned
+        if after is not None:
+            cursor = owned.filter(id=after).values("created_at", "pk").first()
+            if cursor is None:
+                raise NotFoundError(f"Thread {after} (the 'after' cursor) not found")
+            queryset = _keyset_after(owned, cursor, _order(order))
+        size = _page_size(limit)
+        rows = list(_ordered(queryset, _order(order)).values(*THREAD_FIELDS)[: size + 1])
+        data = [thread_from_row(row) for row in rows[:size]]
+        return Page(data=data, has_more=len(rows) > size, after=data[-1].id if data else None)
+
+    async def delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
+        await _in_thread(self._delete_thread)(thread_id, context)
+
+    def _delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
+        # Items, feedback and attachments go with the thread (cascades), in one transaction.
+        with transaction.atomic():
+            deleted, _ = models.Thread.objects.filter(
+                id=thread_id, **context.owner.filter()
+            ).delete()
+        if not deleted:
+            raise NotFoundError(f"Thread {thread_id} not found")
+
+    # -- items ----------------------------------------------------------------------------------
+
+    async def load_thread_items(
+        self,
+        thread_id: str,
+        after: str | None,
+        limit: int,
+        order: str,
+        context: ChatKitContext,
+    ) -> Page[ThreadItem]:
+        return await _in_thread(self._load_thread_items)(thread_id, after, limit, order, context)
+
+    def _load_thread_items(
+        self,
+        thread_id: str,
+        after: str | None,
+        limit: int,
+        order: str,
+        context: ChatKitContext,
+    ) -> Page[ThreadItem]:
+        direction = _order(order)
+        # One query proves the thread is this owner's and finds the cursor's position.
+        cursor_row = models.ThreadItem.objects.filter(thread_id=OuterRef("pk"), item_id=after)
+        found = (
+            models.Thread.objects.filter(id=thread_id, **context.owner.filter())
+            .annotate(
+                cursor_created_at=Subquery(cursor_row.values("created_at")[:1]),
+                cursor_pk=Subquery(cursor_row.values("pk")[:1]),
+            )
+            .values("cursor_created_at", "cursor_pk")
+            .first()
+        )
+        if found is None:
+            raise NotFoundError(f"Thread {thread_id} not found")
+        queryset = models.ThreadItem.objects.filter(thread_id=thread_id)
+        if after is not None:
+            if found["cursor_pk"] is None:
+                raise NotFoundError(f"Item {after} (the 'after' cursor) not found")
+            cursor = {"created_at": found["cursor_created_at"], "pk": found["cursor_pk"]}
+            queryset = _keyset_after(queryset, cursor, direction)
+        size = _page_size(limit)
+        payloads = list(_ordered(queryset, direction).values_list("payload", flat=True)[: size + 1])
+        data = [item_from_payload(payload) for payload in payloads[:size]]
+        return Page(data=data, has_more=len(payloads) > size, after=data[-1].id if data else None)
+
+    async def add_thread_item(
+        self, thread_id: str, item: ThreadItem, context: ChatKitContext
+    ) -> None:
+        # The SDK adds continued workflow items twice: adding is an upsert too.
+        await _in_thread(self._upsert_item)(thread_id, item, context)
+
+    async def save_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
+        await _in_thread(self._upsert_item)(thread_id, item, context)
+
+    def _upsert_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
+        with transaction.atomic():
+            # Bumping updated_at doubles as the ownership check (and locks the thread row on
+            # databases with row locks, which serialises writers to one thread).
+            touched = models.Thread.objects.filter(
+                id=thread_id, **context.owner.filter()
+            ).update(updated_at=timezone.now())
+            if not touched:
+                raise NotFoundError(f"Thread {thread_id} not found")
+            # An existing item keeps its place in the thread (created_at and insertion order).
+            models.ThreadItem.objects.bulk_create(
+                [models.ThreadItem(thread_id=thread_id, **item_row_values(item))],
+                update_conflicts=True,
+                unique_fields=["thread", "item_id"],
+                update_fields=["type", "text", "payload"],
+            )
+        signals.item_saved.send(
+            sender=models.ThreadItem, thread_id=thread_id, item=item, context=context
+        )
+
+    async def load_item(
+        self, thread_id: str, item_id: str, context: ChatKitContext
+    ) -> ThreadItem:
+        return await _in_thread(self._load_item)(thread_id, item_id, context)
+
+    def _load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
+        payload = (
+            models.ThreadItem.objects.filter(
+                thread_id=thread_id, item_id=item_id, **context.owner.filter("thread__")
+            )
+            .values_list("payload", flat=True)
+            .first()
+        )
+        if payload is None:
+            raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
+        return item_from_payload(payload)
+
+    async def delete_thread_item(
+        self, thread_id: str, item_id: str, context: ChatKitContext
+    ) -> None:
+        await _in_thread(self._delete_thread_item)(thread_id, item_id, context)
+
+    def _delete_thread_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> None:
+        # Deleting what is already gone is not an error: retries delete what they just listed.
+        owned = {"thread_id": thread_id, "item_id": item_id, **context.owner.filter("thread__")}
+        with transaction.atomic():
+            models.Feedback.objects.filter(**owned).delete()
+            models.ThreadItem.objects.filter(**owned).delete()
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    async def save_feedback(
+        self, thread_id: str, item_ids: list[str], kind: str, context: ChatKitContext
+    ) -> None:
+        await _in_thread(self._save_feedback)(thread_id, item_ids, kind, context)
+
+    def _save_feedback(
+        self, thread_id: str, item_ids: list[str], kind: str, context: ChatKitContext
+    ) -> None:
+        wanted = set(item_ids)
+        found = set(
+            models.ThreadItem.objects.filter(
+                thread_id=thread_id, item_id__in=wanted, **context.owner.filter("thread__")
+            ).values_list("item_id", flat=True)
+        )
+        if not wanted:
+            # Nothing to vote on, but the thread must still be this owner's.
+            if not models.Thread.objects.filter(id=thread_id, **context.owner.filter()).exists():
+                raise NotFoundError(f"Thread {thread_id} not found")
+            return
+        if found != wanted:
+            missing = ", ".join(sorted(wanted - found))
+            raise NotFoundError(f"Item(s) {missing} not found in thread {thread_id}")
+        models.Feedback.objects.bulk_create(
+            [models.Feedback(thread_id=thread_id, item_id=item_id, kind=kind) for item_id in found],
+            update_conflicts=True,
+            unique_fields=["thread", "item_id"],
+            update_fields=["kind", "updated_at"],
+        )
+        signals.feedback_received.send(
+            sender=models.Feedback,
+            thread_id=thread_id,
+            item_ids=sorted(found),
+            kind=kind,
+            context=context,
+        )
+
+    # -- attachments ----------------------------------------------------------------------------
+
+    async def save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
+        await _in_thread(self._save_attachment)(attachment, context)
+
+    def _save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
+        values = attachment_row_values(attachment)
+        updated = models.Attachment.objects.filter(
+            id=attachment.id, **context.owner.filter()
+        ).update(**values)
+        if updated:
+            return
+        try:
+            with transaction.atomic():
+                models.Attachment.objects.create(
+                    id=attachment.id, **context.owner.fields(), **values
+                )
+        except IntegrityError as exc:
+            raise NotFoundError(f"Attachment {attachment.id} not found") from exc
+
+    async def load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
+        return await _in_thread(self._load_attachment)(attachment_id, context)
+
+    def _load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
+        payload = (
+            models.Attachment.objects.filter(id=attachment_id, **context.owner.filter())
+            .values_list("payload", flat=True)
+            .first()
+        )
+        if payload is None:
+            raise NotFoundError(f"Attachment {attachment_id} not found")
+        return attachment_from_payload(payload)
+
+    async def missing_attachments(
+        self, attachment_ids: list[str], context: ChatKitContext
+    ) -> list[str]:
+        """The ids among ``attachment_ids`` that this owner has no attachment for."""
+        if not attachment_ids:
+            return []
+        return await _in_thread(self._missing_attachments)(attachment_ids, context)
+
+    def _missing_attachments(self, attachment_ids: list[str], context: ChatKitContext) -> list[str]:
+        found = set(
+            models.Attachment.objects.filter(
+                id__in=attachment_ids, **context.owner.filter()
+            ).values_list("id", flat=True)
+        )
+        return sorted(set(attachment_ids) - found)
+
+    async def delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
+        await _in_thread(self._delete_attachment)(attachment_id, context)
+
+    def _delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
+        deleted, _ = models.Attachment.objects.filter(
+            id=attachment_id, **context.owner.filter()
+        ).delete()
+        if not deleted:
+            raise NotFoundError(f"Attachment {attachment_id} not found")

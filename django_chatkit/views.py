@@ -1,0 +1,135 @@
+"""ChatKitView: the protocol endpoint. HTTP concerns only; the server does the protocol."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from chatkit.server import StreamingResult
+from chatkit.store import NotFoundError
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+from pydantic import ValidationError
+
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import context_from_request
+from django_chatkit.errors import RequestRejected, error_response
+from django_chatkit.loading import get_server
+from django_chatkit.request_body import vet_body
+
+logger = logging.getLogger("django_chatkit")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's CSRF check, reporting the failure reason instead of rendering a 403 page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> Any:
+        return reason
+
+
+def _csrf_failure(request: HttpRequest) -> str | None:
+    check = _CsrfCheck(lambda req: HttpResponse())
+    check.process_request(request)
+    reason = check.process_view(request, lambda req: HttpResponse(), (), {})
+    return reason if isinstance(reason, str) else None
+
+
+def _validation_message(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors(include_url=False)[:5]
+    ]
+    return "The request does not match the ChatKit protocol. " + "; ".join(problems)
+
+
+_warned_not_asgi = False
+
+
+def _warn_if_not_asgi(request: HttpRequest) -> None:
+    global _warned_not_asgi
+    if not _warned_not_asgi and not isinstance(request, ASGIRequest):
+        _warned_not_asgi = True
+        logger.warning(
+            "ChatKit is served over WSGI: streamed answers are buffered until complete. "
+            "Serve the site with an ASGI server (daphne, uvicorn); see check chatkit.W004."
+        )
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # enforced in post() so failures answer in JSON
+class ChatKitView(View):
+    """POST-only ChatKit endpoint: JSON ops answer JSON, streaming ops answer SSE."""
+
+    http_method_names = ["post"]
+
+    def http_method_not_allowed(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> Any:
+        response = error_response(405, "method_not_allowed", "Use POST for ChatKit requests.")
+        response["Allow"] = "POST"
+
+        async def respond() -> HttpResponse:
+            return response
+
+        return respond()
+
+    async def post(self, request: HttpRequest) -> HttpResponseBase:
+        _warn_if_not_asgi(request)
+        limit = chatkit_settings.MAX_REQUEST_BYTES
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            return error_response(413, "request_too_large", f"The body exceeds {limit} bytes.")
+
+        context = await context_from_request(
+            request, allow_anonymous=chatkit_settings.ALLOW_ANONYMOUS
+        )
+        if context is None:
+            return error_response(401, "not_authenticated", "Sign in to use the chat.")
+
+        reason = (
+            await sync_to_async(_csrf_failure)(request)
+            if settings.CSRF_USE_SESSIONS
+            else _csrf_failure(request)
+        )
+        if reason is not None:
+            return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
+
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            return error_response(413, "request_too_large", f"The body exceeds {limit} bytes.")
+        if len(body) > limit:
+            return error_response(413, "request_too_large", f"The body exceeds {limit} bytes.")
+
+        try:
+            vet_body(body)
+            result = await get_server().process(body, context)
+        except RequestRejected as exc:
+            return error_response(exc.status, exc.code, exc.message)
+        except ValidationError as exc:
+            return error_response(400, "invalid_request", _validation_message(exc))
+        except NotFoundError as exc:
+            return error_response(404, "not_found", str(exc) or "Not found.")
+        except NotImplementedError as exc:
+            return error_response(400, "unsupported_operation", str(exc) or "Not supported.")
+        except ValueError as exc:
+            # The SDK raises ValueError for requests that are well-formed but make no sense
+            # (retrying a non-user message, a non-widget action sender, ...).
+            return error_response(400, "invalid_request", str(exc))
+
+        if isinstance(result, StreamingResult):
+            return StreamingHttpResponse(
+                result, content_type="text/event-stream", headers=SSE_HEADERS
+            )
+        return HttpResponse(result.json, content_type="application/json")
