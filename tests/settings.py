@@ -40,7 +40,10 @@ ASGI_APPLICATION = "tests.asgi.application"
 DATABASES = {
     "default": dj_database_url.config(default="sqlite:///:memory:", conn_max_age=0),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    # One test database per run, so that parallel runs on one server do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_chatkit_{os.getpid()}"}
+else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
