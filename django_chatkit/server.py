@@ -129,7 +129,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 return None
         if not isinstance(request, TURN_OPS):
             return None
-        thread = await self.store.load_thread(request.params.thread_id, context)
+        thread = await self.store.load_thread_for_request(request.params.thread_id, context)
         if thread.status.type != "active":
             if isinstance(request, ThreadsSyncCustomActionReq):
                 raise RequestRejected(409, "thread_" + thread.status.type, status_message(thread))

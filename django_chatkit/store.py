@@ -32,6 +32,10 @@ from django_chatkit.serialization import (
     to_aware,
 )
 
+# Keys of ChatKitContext.extra used by the store.
+_NEW_THREAD_IDS = "django_chatkit.new_thread_ids"
+_CHECKED_THREADS = "django_chatkit.checked_threads"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=Model)
@@ -79,7 +83,10 @@ class DjangoStore(Store[ChatKitContext]):
     # -- ids ------------------------------------------------------------------------------------
 
     def generate_thread_id(self, context: ChatKitContext) -> str:
-        return new_typed_id("thread")
+        thread_id = new_typed_id("thread")
+        # Remembered so that the first save_thread inserts without trying an update first.
+        context.extra.setdefault(_NEW_THREAD_IDS, set()).add(thread_id)
+        return thread_id
 
     def generate_item_id(
         self, item_type: StoreItemType, thread: ThreadMetadata, context: ChatKitContext
@@ -89,7 +96,22 @@ class DjangoStore(Store[ChatKitContext]):
     # -- threads --------------------------------------------------------------------------------
 
     async def load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
+        checked = context.extra.get(_CHECKED_THREADS, {}).pop(thread_id, None)
+        if checked is not None:
+            return checked
         return await _in_thread(self._load_thread)(thread_id, context)
+
+    async def load_thread_for_request(
+        self, thread_id: str, context: ChatKitContext
+    ) -> ThreadMetadata:
+        """Load a thread while vetting a request, and hand it to the SDK's next load_thread.
+
+        The SDK loads the thread again as the op starts; the request's checks already did, a
+        moment earlier in the same request, so that second load is served from this one.
+        """
+        thread = await self.load_thread(thread_id, context)
+        context.extra.setdefault(_CHECKED_THREADS, {})[thread_id] = thread.model_copy(deep=True)
+        return thread
 
     def _load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
         row = (
@@ -107,10 +129,12 @@ class DjangoStore(Store[ChatKitContext]):
     def _save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
         values = thread_row_values(thread)
         now = timezone.now()
-        updated = models.Thread.objects.filter(id=thread.id, **context.owner.filter()).update(
+        new_ids = context.extra.get(_NEW_THREAD_IDS, set())
+        if thread.id in new_ids:
+            new_ids.discard(thread.id)
+        elif models.Thread.objects.filter(id=thread.id, **context.owner.filter()).update(
             updated_at=now, **values
-        )
-        if updated:
+        ):
             return
         try:
             with transaction.atomic():

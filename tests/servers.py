@@ -1,6 +1,7 @@
 """A deterministic responder for protocol tests: what it does is chosen by the user's text.
 
 - ``/slow N`` streams N words, 50 ms apart (for disconnect tests);
+- ``/words N`` streams N words at once (for query counts that must not depend on N);
 - ``/client_tool`` asks the client for a tool output (a pending client tool call);
 - ``/widget`` answers with a widget (so actions have a sender);
 - ``/form`` answers with a structured input request;
@@ -60,6 +61,9 @@ class ScriptedServer(DjangoChatKitServer):
         if command == "/slow":
             words = [f"w{i} " for i in range(int(rest or 100))]
             async for event in self.stream_words(thread, words, delay=0.05):
+                yield event
+        elif command == "/words":
+            async for event in self.stream_words(thread, [f"w{i} " for i in range(int(rest))]):
                 yield event
         elif command == "/client_tool":
             yield ThreadItemDoneEvent(

@@ -1,0 +1,84 @@
+"""Each system check, by id: it fires on the mistake and stays quiet on a correct setup."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from django_chatkit.checks import check_sdk_installed, check_served_over_asgi, check_settings
+
+GOOD = {"SERVER": "tests.servers.ScriptedServer"}
+
+
+def ids(messages) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_a_correct_setup_passes_every_check():
+    assert checks.run_checks() == []
+
+
+def test_e001_chatkit_module_is_not_the_sdk(monkeypatch):
+    # What the unrelated PyPI package "django-chatkit" leaves behind: a 'chatkit' without a server.
+    impostor = types.ModuleType("chatkit.server")
+    monkeypatch.setitem(sys.modules, "chatkit.server", impostor)
+    messages = check_sdk_installed(None)
+    assert ids(messages) == ["chatkit.E001"]
+    assert "django-chatkit" in messages[0].hint
+
+
+def test_e001_quiet_with_the_real_sdk():
+    assert check_sdk_installed(None) == []
+
+
+@override_settings(CHATKIT=["not", "a", "dict"])
+def test_e002_chatkit_setting_must_be_a_dict():
+    assert ids(check_settings(None)) == ["chatkit.E002"]
+
+
+@override_settings(CHATKIT={**GOOD, "ALLOW_ANONYMUS": True, "COLOR": "red"})
+def test_e003_unknown_keys_with_a_suggestion():
+    messages = check_settings(None)
+    assert ids(messages) == ["chatkit.E003", "chatkit.E003"]
+    assert messages[0].msg == "Unknown CHATKIT setting 'ALLOW_ANONYMUS'."
+    assert messages[0].hint == "Did you mean 'ALLOW_ANONYMOUS'?"
+
+
+@pytest.mark.parametrize(
+    "settings_value",
+    [
+        {"SERVER": "tests.servers.NoSuchServer"},
+        {"SERVER": "no_such_module.Server"},
+        {**GOOD, "ATTACHMENT_STORE": "tests.nowhere.Store"},
+    ],
+)
+def test_e004_dotted_path_that_does_not_import(settings_value):
+    with override_settings(CHATKIT=settings_value):
+        assert ids(check_settings(None)) == ["chatkit.E004"]
+
+
+@override_settings(CHATKIT={"SERVER": "chatkit.store.NotFoundError"})
+def test_e005_server_must_be_a_django_chatkit_server():
+    assert ids(check_settings(None)) == ["chatkit.E005"]
+
+
+@pytest.mark.parametrize("value", [0, -1, "10", 2.5, True])
+def test_e006_sizes_must_be_positive_integers(value):
+    with override_settings(CHATKIT={**GOOD, "MAX_PAGE_SIZE": value}):
+        assert ids(check_settings(None)) == ["chatkit.E006"]
+
+
+def test_w001_not_served_over_asgi(settings):
+    del settings.ASGI_APPLICATION
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    assert ids(check_served_over_asgi(None)) == ["chatkit.W001"]
+
+
+def test_w001_quiet_with_daphne_or_an_asgi_application(settings):
+    assert check_served_over_asgi(None) == []
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    assert check_served_over_asgi(None) == []  # ASGI_APPLICATION is still set
