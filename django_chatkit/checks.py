@@ -18,7 +18,9 @@ _INT_SETTINGS = ("MAX_REQUEST_BYTES", "MAX_PAGE_SIZE", "MAX_ATTACHMENTS_PER_MESS
 
 
 @register()
-def check_sdk_installed(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+def check_sdk_installed(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
     """The ``chatkit`` module must be OpenAI's SDK, not the unrelated ``django-chatkit`` app."""
     try:
         server = importlib.import_module("chatkit.server")

@@ -57,7 +57,6 @@ class ChatKitSettings:
     def MAX_PAGE_SIZE(self) -> int:
         return int(self._get("MAX_PAGE_SIZE"))
 
-
     @property
     def MAX_ATTACHMENTS_PER_MESSAGE(self) -> int:
         return int(self._get("MAX_ATTACHMENTS_PER_MESSAGE"))

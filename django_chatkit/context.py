@@ -54,7 +54,9 @@ class ChatKitContext:
         return cls(owner=Owner(anonymous_key=key), request=request)
 
 
-async def context_from_request(request: HttpRequest, *, allow_anonymous: bool) -> ChatKitContext | None:
+async def context_from_request(
+    request: HttpRequest, *, allow_anonymous: bool
+) -> ChatKitContext | None:
     """Build the context for a request, or None when nobody may be served."""
     user = await request.auser()
     if user.is_authenticated:

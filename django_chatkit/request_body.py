@@ -13,7 +13,9 @@ from django_chatkit.errors import RequestRejected
 
 def _known_ops() -> frozenset[str]:
     union = get_args(ChatKitReq)[0]
-    return frozenset(get_args(model.model_fields["type"].annotation)[0] for model in get_args(union))
+    return frozenset(
+        get_args(model.model_fields["type"].annotation)[0] for model in get_args(union)
+    )
 
 
 KNOWN_OPS = _known_ops()

@@ -13,8 +13,8 @@ from typing import Any
 
 from chatkit.types import (
     ActiveStatus,
-    Attachment,
     AssistantMessageItem,
+    Attachment,
     ClosedStatus,
     LockedStatus,
     ThreadItem,

@@ -8,7 +8,8 @@ refuses new turns on locked and closed threads, and stores feedback.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+
 from chatkit.errors import CustomStreamError
 from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
 from chatkit.store import AttachmentStore, NotFoundError
@@ -62,7 +63,7 @@ def status_message(thread: ThreadMetadata) -> str:
     return f"{message} Reason: {reason}" if reason else message
 
 
-async def _refusal(message: str) -> AsyncIterator[bytes]:
+async def _refusal(message: str) -> AsyncGenerator[bytes, None]:
     event = ErrorEvent(code="custom", message=message, allow_retry=False)
     yield b"data: " + event.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n\n"
 
@@ -140,14 +141,25 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
     def _check_supported(self, request: ChatKitReq) -> None:
         cls = type(self)
         unsupported = (
-            (isinstance(request, (AttachmentsCreateReq, AttachmentsDeleteReq))
-             and self.attachment_store is None, "Attachments are not enabled on this server."),
-            (isinstance(request, InputTranscribeReq)
-             and cls.transcribe is ChatKitServer.transcribe, "Dictation is not enabled."),
-            (isinstance(request, ThreadsCustomActionReq)
-             and cls.action is ChatKitServer.action, "This server takes no actions."),
-            (isinstance(request, ThreadsSyncCustomActionReq)
-             and cls.sync_action is ChatKitServer.sync_action, "This server takes no actions."),
+            (
+                isinstance(request, (AttachmentsCreateReq, AttachmentsDeleteReq))
+                and self.attachment_store is None,
+                "Attachments are not enabled on this server.",
+            ),
+            (
+                isinstance(request, InputTranscribeReq)
+                and cls.transcribe is ChatKitServer.transcribe,
+                "Dictation is not enabled.",
+            ),
+            (
+                isinstance(request, ThreadsCustomActionReq) and cls.action is ChatKitServer.action,
+                "This server takes no actions.",
+            ),
+            (
+                isinstance(request, ThreadsSyncCustomActionReq)
+                and cls.sync_action is ChatKitServer.sync_action,
+                "This server takes no actions.",
+            ),
         )
         for refused, message in unsupported:
             if refused:
@@ -195,7 +207,9 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 pending = newest.data and isinstance(newest.data[0], ClientToolCallItem)
                 if not pending or newest.data[0].status != "pending":  # type: ignore[union-attr]
                     raise RequestRejected(
-                        400, "invalid_request", "The thread is not waiting for a client tool output."
+                        400,
+                        "invalid_request",
+                        "The thread is not waiting for a client tool output.",
                     )
 
     async def add_feedback(

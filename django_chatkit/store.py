@@ -7,7 +7,7 @@ thread (one hop, one transaction where it writes) and issues a constant number o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -41,13 +41,11 @@ R = TypeVar("R")
 M = TypeVar("M", bound=Model)
 
 
-def _in_thread(func: Callable[P, R]) -> Callable[P, Any]:
+def _in_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     return sync_to_async(func, thread_sensitive=True)
 
 
-def _keyset_after(
-    queryset: QuerySet[M], cursor: dict[str, Any], order: str
-) -> QuerySet[M]:
+def _keyset_after(queryset: QuerySet[M], cursor: Mapping[str, Any], order: str) -> QuerySet[M]:
     """Rows strictly after ``cursor`` (its created_at and id) in ``order``.
 
     The redundant ``created_at`` range lets the database walk the (owner|thread, created_at, id)
@@ -96,7 +94,9 @@ class DjangoStore(Store[ChatKitContext]):
     # -- threads --------------------------------------------------------------------------------
 
     async def load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
-        checked = context.extra.get(_CHECKED_THREADS, {}).pop(thread_id, None)
+        checked: ThreadMetadata | None = context.extra.get(_CHECKED_THREADS, {}).pop(
+            thread_id, None
+        )
         if checked is not None:
             return checked
         return await _in_thread(self._load_thread)(thread_id, context)
@@ -240,9 +240,9 @@ class DjangoStore(Store[ChatKitContext]):
         with transaction.atomic():
             # Bumping updated_at doubles as the ownership check (and locks the thread row on
             # databases with row locks, which serialises writers to one thread).
-            touched = models.Thread.objects.filter(
-                id=thread_id, **context.owner.filter()
-            ).update(updated_at=timezone.now())
+            touched = models.Thread.objects.filter(id=thread_id, **context.owner.filter()).update(
+                updated_at=timezone.now()
+            )
             if not touched:
                 raise NotFoundError(f"Thread {thread_id} not found")
             # An existing item keeps its place in the thread (created_at and insertion order).
@@ -256,9 +256,7 @@ class DjangoStore(Store[ChatKitContext]):
             sender=models.ThreadItem, thread_id=thread_id, item=item, context=context
         )
 
-    async def load_item(
-        self, thread_id: str, item_id: str, context: ChatKitContext
-    ) -> ThreadItem:
+    async def load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
         return await _in_thread(self._load_item)(thread_id, item_id, context)
 
     def _load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:

@@ -70,9 +70,7 @@ class ChatKitView(View):
 
     http_method_names = ["post"]
 
-    def http_method_not_allowed(
-        self, request: HttpRequest, *args: Any, **kwargs: Any
-    ) -> Any:
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         response = error_response(405, "method_not_allowed", "Use POST for ChatKit requests.")
         response["Allow"] = "POST"
 

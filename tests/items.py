@@ -48,7 +48,11 @@ WIDGET_JSON = {
     "children": [
         {"type": "Title", "value": "Order #42"},
         {"type": "Text", "id": "status", "value": "Shipped", "streaming": False},
-        {"type": "Button", "label": "Track", "onClickAction": {"type": "track", "payload": {"n": 42}}},
+        {
+            "type": "Button",
+            "label": "Track",
+            "onClickAction": {"type": "track", "payload": {"n": 42}},
+        },
     ],
 }
 
@@ -69,17 +73,25 @@ def every_item(thread_id: str, start: datetime | None = None) -> list[ThreadItem
             content=[
                 UserMessageTextContent(text="Héllo 👋 <b>world</b>"),
                 UserMessageTagContent(
-                    id="tag1", text="@doc", data={"k": [1, 2.5, None]}, group="docs",
+                    id="tag1",
+                    text="@doc",
+                    data={"k": [1, 2.5, None]},
+                    group="docs",
                     interactive=True,
                 ),
             ],
             attachments=[
                 FileAttachment(
-                    id="atc_file", name="a.pdf", mime_type="application/pdf",
-                    thread_id=thread_id, metadata={"server": "only"},
+                    id="atc_file",
+                    name="a.pdf",
+                    mime_type="application/pdf",
+                    thread_id=thread_id,
+                    metadata={"server": "only"},
                 ),
                 ImageAttachment(
-                    id="atc_img", name="p.png", mime_type="image/png",
+                    id="atc_img",
+                    name="p.png",
+                    mime_type="image/png",
                     preview_url="data:image/png;base64,iVBORw0KGgo=",
                 ),
             ],
@@ -94,7 +106,9 @@ def every_item(thread_id: str, start: datetime | None = None) -> list[ThreadItem
                 AssistantMessageContent(
                     text="See [1] and [2].",
                     annotations=[
-                        Annotation(source=URLSource(title="Site", url="https://example.com"), index=4),
+                        Annotation(
+                            source=URLSource(title="Site", url="https://example.com"), index=4
+                        ),
                         Annotation(source=FileSource(title="File", filename="f.txt")),
                         Annotation(source=EntitySource(title="Ent", id="e1", data={"x": 1})),
                     ],
@@ -103,46 +117,88 @@ def every_item(thread_id: str, start: datetime | None = None) -> list[ThreadItem
             ],
         ),
         ClientToolCallItem(
-            id="tc_1", thread_id=thread_id, created_at=at[2], call_id="call_1",
-            name="get_location", arguments={"precise": True, "n": [1, {"a": None}]},
-            status="completed", output={"lat": 48.85},
+            id="tc_1",
+            thread_id=thread_id,
+            created_at=at[2],
+            call_id="call_1",
+            name="get_location",
+            arguments={"precise": True, "n": [1, {"a": None}]},
+            status="completed",
+            output={"lat": 48.85},
         ),
-        WidgetItem(id="msg_widget", thread_id=thread_id, created_at=at[3], widget=widget(),
-                   copy_text="Order 42 shipped"),
-        GeneratedImageItem(id="msg_img", thread_id=thread_id, created_at=at[4],
-                           image=GeneratedImage(id="img_1", url="https://img.example/1.png")),
+        WidgetItem(
+            id="msg_widget",
+            thread_id=thread_id,
+            created_at=at[3],
+            widget=widget(),
+            copy_text="Order 42 shipped",
+        ),
+        GeneratedImageItem(
+            id="msg_img",
+            thread_id=thread_id,
+            created_at=at[4],
+            image=GeneratedImage(id="img_1", url="https://img.example/1.png"),
+        ),
         StructuredInputItem(
-            id="msg_form", thread_id=thread_id, created_at=at[5], status="answered",
+            id="msg_form",
+            thread_id=thread_id,
+            created_at=at[5],
+            status="answered",
             inputs=[
-                StructuredInputFreeform(id="q1", question="Name?", description="Full name",
-                                        answer=StructuredInputAnswer(values=["Ada"])),
+                StructuredInputFreeform(
+                    id="q1",
+                    question="Name?",
+                    description="Full name",
+                    answer=StructuredInputAnswer(values=["Ada"]),
+                ),
                 StructuredInputMultipleChoice(
-                    id="q2", question="Colour?", multiple=True,
-                    options=[StructuredInputMultipleChoiceOption(value="red"),
-                             StructuredInputMultipleChoiceOption(value="blue")],
+                    id="q2",
+                    question="Colour?",
+                    multiple=True,
+                    options=[
+                        StructuredInputMultipleChoiceOption(value="red"),
+                        StructuredInputMultipleChoiceOption(value="blue"),
+                    ],
                     answer=StructuredInputAnswer(skipped=True),
                 ),
             ],
         ),
         WorkflowItem(
-            id="wf_1", thread_id=thread_id, created_at=at[6],
+            id="wf_1",
+            thread_id=thread_id,
+            created_at=at[6],
             workflow=Workflow(
                 type="custom",
                 tasks=[
                     CustomTask(title="Step", content="done", status_indicator="complete"),
-                    SearchTask(title="Searching", queries=["q"],
-                               sources=[URLSource(title="S", url="https://s.example")]),
+                    SearchTask(
+                        title="Searching",
+                        queries=["q"],
+                        sources=[URLSource(title="S", url="https://s.example")],
+                    ),
                     ThoughtTask(content="hmm"),
                 ],
                 summary=CustomSummary(title="Did things"),
                 expanded=True,
             ),
         ),
-        TaskItem(id="tsk_1", thread_id=thread_id, created_at=at[7],
-                 task=CustomTask(title="Lone task", icon="check")),
-        HiddenContextItem(id="hcx_1", thread_id=thread_id, created_at=at[8],
-                          content={"note": "for the model", "n": 3}),
-        SDKHiddenContextItem(id="shcx_1", thread_id=thread_id, created_at=at[9],
-                             content="The user cancelled the stream."),
+        TaskItem(
+            id="tsk_1",
+            thread_id=thread_id,
+            created_at=at[7],
+            task=CustomTask(title="Lone task", icon="check"),
+        ),
+        HiddenContextItem(
+            id="hcx_1",
+            thread_id=thread_id,
+            created_at=at[8],
+            content={"note": "for the model", "n": 3},
+        ),
+        SDKHiddenContextItem(
+            id="shcx_1",
+            thread_id=thread_id,
+            created_at=at[9],
+            content="The user cancelled the stream.",
+        ),
         EndOfTurnItem(id="eot_1", thread_id=thread_id, created_at=at[10]),
     ]

@@ -43,8 +43,9 @@ def test_concurrent_messages_on_one_thread_keep_every_item(alice):
     assert [status for status, _ in results] == [200] * WORKERS
     assert all(events[-1]["type"] == "thread.item.done" for _, events in results), results
     texts = list(
-        models.ThreadItem.objects.filter(thread_id=thread_id, type="user_message")
-        .values_list("text", flat=True)
+        models.ThreadItem.objects.filter(thread_id=thread_id, type="user_message").values_list(
+            "text", flat=True
+        )
     )
     assert sorted(texts) == sorted(["start"] + [f"message {n}" for n in range(WORKERS)])
     answers = models.ThreadItem.objects.filter(thread_id=thread_id, type="assistant_message")

@@ -6,9 +6,15 @@ ID_PATTERN = re.compile(r"^(thr|msg|tc|wf|tsk|atc|shcx)_[0-9a-hjkmnp-tv-z]{30}$"
 
 
 def test_ids_are_prefixed_like_the_sdk():
-    for item_type, prefix in [("thread", "thr"), ("message", "msg"), ("tool_call", "tc"),
-                              ("workflow", "wf"), ("task", "tsk"), ("attachment", "atc"),
-                              ("sdk_hidden_context", "shcx")]:
+    for item_type, prefix in [
+        ("thread", "thr"),
+        ("message", "msg"),
+        ("tool_call", "tc"),
+        ("workflow", "wf"),
+        ("task", "tsk"),
+        ("attachment", "atc"),
+        ("sdk_hidden_context", "shcx"),
+    ]:
         value = new_typed_id(item_type)
         assert value.startswith(prefix + "_")
         assert ID_PATTERN.match(value), value

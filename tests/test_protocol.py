@@ -19,7 +19,8 @@ def types_of(events):
 
 def assistant_text(events) -> str:
     done = [
-        e["item"] for e in events
+        e["item"]
+        for e in events
         if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
     ]
     return done[-1]["content"][0]["text"]
@@ -120,7 +121,9 @@ class TestStreamingOps:
         thread_id, events = await start_thread(http_alice, "/form")
         form_id = events[-1]["item"]["id"]
         status, events = await http_alice.stream(
-            "threads.add_structured_input", thread_id=thread_id, item_id=form_id,
+            "threads.add_structured_input",
+            thread_id=thread_id,
+            item_id=form_id,
             input={"answers": {"q1": {"values": ["Ada"]}}},
         )
         assert status == 200
@@ -133,7 +136,9 @@ class TestStreamingOps:
         thread_id, events = await start_thread(http_alice, "/widget")
         widget_id = events[-1]["item"]["id"]
         status, events = await http_alice.stream(
-            "threads.custom_action", thread_id=thread_id, item_id=widget_id,
+            "threads.custom_action",
+            thread_id=thread_id,
+            item_id=widget_id,
             action={"type": "track", "payload": {}},
         )
         assert status == 200 and assistant_text(events) == "action track"
@@ -142,10 +147,12 @@ class TestStreamingOps:
         thread_id, _ = await start_thread(http_alice)
         user_item = (await items_of(http_alice, thread_id))[0]["id"]
         status, body = await http_alice.json(
-            "threads.custom_action", thread_id=thread_id, item_id=user_item,
+            "threads.custom_action",
+            thread_id=thread_id,
+            item_id=user_item,
             action={"type": "x", "payload": {}},
         )
-        assert status == 400
+        assert status == 400 and body["error"]["code"] == "invalid_request"
 
     async def test_a_failing_responder_keeps_the_user_message(self, http_alice):
         thread_id, events = await start_thread(http_alice, "/fail")
@@ -184,12 +191,21 @@ class TestJsonOps:
         thread_id, _ = await start_thread(http_alice)
         thread = await models.Thread.objects.aget(id=thread_id)
         await models.ThreadItem.objects.acreate(
-            thread=thread, item_id="shcx_x", type="sdk_hidden_context",
+            thread=thread,
+            item_id="shcx_x",
+            type="sdk_hidden_context",
             created_at=thread.created_at,
-            payload={"id": "shcx_x", "thread_id": thread_id, "type": "sdk_hidden_context",
-                     "created_at": "2030-01-01T00:00:00", "content": "secret"},
+            payload={
+                "id": "shcx_x",
+                "thread_id": thread_id,
+                "type": "sdk_hidden_context",
+                "created_at": "2030-01-01T00:00:00",
+                "content": "secret",
+            },
         )
-        assert "sdk_hidden_context" not in [i["type"] for i in await items_of(http_alice, thread_id)]
+        assert "sdk_hidden_context" not in [
+            i["type"] for i in await items_of(http_alice, thread_id)
+        ]
 
     async def test_feedback_is_stored_and_changeable(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
@@ -213,7 +229,9 @@ class TestJsonOps:
         thread_id, events = await start_thread(http_alice, "/widget")
         widget_id = events[-1]["item"]["id"]
         status, body = await http_alice.json(
-            "threads.sync_custom_action", thread_id=thread_id, item_id=widget_id,
+            "threads.sync_custom_action",
+            thread_id=thread_id,
+            item_id=widget_id,
             action={"type": "refresh", "payload": {}},
         )
         assert status == 200 and body["updated_item"]["id"] == widget_id
@@ -233,7 +251,9 @@ class TestJsonOps:
 
 class TestThreadStatus:
     async def lock(self, thread_id: str, status: str, reason: str = "") -> None:
-        await models.Thread.objects.filter(id=thread_id).aupdate(status=status, status_reason=reason)
+        await models.Thread.objects.filter(id=thread_id).aupdate(
+            status=status, status_reason=reason
+        )
 
     @pytest.mark.parametrize("status", ["locked", "closed"])
     async def test_new_messages_are_refused_with_an_error_event(self, http_alice, status):
@@ -244,11 +264,15 @@ class TestThreadStatus:
             "threads.add_user_message", thread_id=thread_id, input=user_input("more")
         )
         assert status_code == 200
-        assert events == [{
-            "type": "error", "code": "custom", "allow_retry": False,
-            "message": f"This conversation is {status} and cannot take new messages. "
-                       "Reason: Spam review",
-        }]
+        assert events == [
+            {
+                "type": "error",
+                "code": "custom",
+                "allow_retry": False,
+                "message": f"This conversation is {status} and cannot take new messages. "
+                "Reason: Spam review",
+            }
+        ]
         assert await models.ThreadItem.objects.filter(thread_id=thread_id).acount() == before
 
     async def test_retries_tool_outputs_and_actions_are_refused_too(self, http_alice):
@@ -266,7 +290,9 @@ class TestThreadStatus:
             assert status == 200 and events[0]["type"] == "error", op
             assert events[0]["allow_retry"] is False
         status, body = await http_alice.json(
-            "threads.sync_custom_action", thread_id=thread_id, item_id=widget_id,
+            "threads.sync_custom_action",
+            thread_id=thread_id,
+            item_id=widget_id,
             action={"type": "a"},
         )
         assert status == 409 and body["error"]["code"] == "thread_locked"
@@ -287,6 +313,7 @@ class TestSignals:
         def record(signal_name):
             def receiver(sender, **kwargs):
                 received.append((signal_name, kwargs))
+
             return receiver
 
         receivers = {
@@ -335,8 +362,10 @@ class TestHttpContract:
         assert json.loads(response.content)["error"]["code"] == "csrf_failed"
         client.cookies["csrftoken"] = CSRF_TOKEN
         response = await client.post(
-            ENDPOINT, data=b'{"type":"threads.list","params":{}}',
-            content_type="application/json", headers={"X-CSRFToken": "w" * 32},
+            ENDPOINT,
+            data=b'{"type":"threads.list","params":{}}',
+            content_type="application/json",
+            headers={"X-CSRFToken": "w" * 32},
         )
         assert response.status_code == 403
 
@@ -358,10 +387,14 @@ class TestHttpContract:
             (b'{"params": {}}', "unknown_operation"),
             (b'{"type": "threads.list", "params": {"limit": "many"}}', "invalid_request"),
             (b'{"type": "threads.create", "params": {}}', "invalid_request"),
-            (b'{"type": "threads.update", "params": {"thread_id": "t", "title": "a\\u0000"}}',
-             "invalid_request"),
-            (b'{"type": "threads.update", "params": {"thread_id": "t", "title": "\\ud800"}}',
-             "invalid_request"),
+            (
+                b'{"type": "threads.update", "params": {"thread_id": "t", "title": "a\\u0000"}}',
+                "invalid_request",
+            ),
+            (
+                b'{"type": "threads.update", "params": {"thread_id": "t", "title": "\\ud800"}}',
+                "invalid_request",
+            ),
         ],
     )
     async def test_client_mistakes_are_400_json(self, http_alice, raw, code):
@@ -394,15 +427,14 @@ class TestHttpContract:
         status, body = await http_alice.json(
             "threads.create", input=user_input("x", attachments=["atc_missing"])
         )
-        assert status == 404 and await models.Thread.objects.acount() == 0
+        assert status == 404 and body["error"]["code"] == "not_found"
+        assert await models.Thread.objects.acount() == 0
 
 
 class TestAnonymous:
     @override_settings(CHATKIT={"SERVER": "tests.servers.ScriptedServer", "ALLOW_ANONYMOUS": True})
     async def test_visitors_chat_by_session_and_only_see_their_own(self, db):
-        visitor, stranger = (
-            ChatKitHttp(AsyncClient(enforce_csrf_checks=True)) for _ in range(2)
-        )
+        visitor, stranger = (ChatKitHttp(AsyncClient(enforce_csrf_checks=True)) for _ in range(2))
         thread_id, _ = await start_thread(visitor)
         status, page = await visitor.json("threads.list")
         assert status == 200 and [t["id"] for t in page["data"]] == [thread_id]

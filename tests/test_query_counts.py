@@ -75,7 +75,7 @@ def thread_with_history(browser: Browser, turns: int, first: str = "hello") -> s
 
 def measure(browser: Browser, turns: int, words: int) -> dict[str, int]:
     counts: dict[str, int] = {}
-    counts["threads.create"], events = browser.count(
+    counts["threads.create"], _ = browser.count(
         "threads.create", input=user_input(f"/words {words}")
     )
     thread_id = thread_with_history(browser, turns)
@@ -104,7 +104,9 @@ def measure(browser: Browser, turns: int, words: int) -> dict[str, int]:
     counts["threads.update"], _ = browser.count("threads.update", thread_id=thread_id, title="t")
 
     tool_thread = thread_with_history(browser, turns)
-    browser.send("threads.add_user_message", thread_id=tool_thread, input=user_input("/client_tool"))
+    browser.send(
+        "threads.add_user_message", thread_id=tool_thread, input=user_input("/client_tool")
+    )
     counts["threads.add_client_tool_output"], _ = browser.count(
         "threads.add_client_tool_output", thread_id=tool_thread, result={"ok": True}
     )
@@ -114,19 +116,25 @@ def measure(browser: Browser, turns: int, words: int) -> dict[str, int]:
     )
     widget_id = widget_events[-1]["item"]["id"]
     counts["threads.custom_action"], _ = browser.count(
-        "threads.custom_action", thread_id=widget_thread, item_id=widget_id,
+        "threads.custom_action",
+        thread_id=widget_thread,
+        item_id=widget_id,
         action={"type": "go", "payload": {}},
     )
     counts["threads.sync_custom_action"], _ = browser.count(
-        "threads.sync_custom_action", thread_id=widget_thread, item_id=widget_id,
+        "threads.sync_custom_action",
+        thread_id=widget_thread,
+        item_id=widget_id,
         action={"type": "go", "payload": {}},
     )
     form_events = browser.send(
         "threads.add_user_message", thread_id=widget_thread, input=user_input("/form")
     )
     counts["threads.add_structured_input"], _ = browser.count(
-        "threads.add_structured_input", thread_id=widget_thread,
-        item_id=form_events[-1]["item"]["id"], input={"answers": {"q1": {"values": ["x"]}}},
+        "threads.add_structured_input",
+        thread_id=widget_thread,
+        item_id=form_events[-1]["item"]["id"],
+        input={"answers": {"q1": {"values": ["x"]}}},
     )
     counts["threads.delete"], _ = browser.count("threads.delete", thread_id=thread_id)
     return counts

@@ -386,8 +386,11 @@ class TestItemPages:
 
 def attachment(attachment_id: str, thread_id: str | None = None) -> FileAttachment:
     return FileAttachment(
-        id=attachment_id, name="report.pdf", mime_type="application/pdf",
-        thread_id=thread_id, metadata={"storage_name": "x"},
+        id=attachment_id,
+        name="report.pdf",
+        mime_type="application/pdf",
+        thread_id=thread_id,
+        metadata={"storage_name": "x"},
     )
 
 
@@ -410,7 +413,9 @@ class TestAttachments:
         with pytest.raises(NotFoundError):
             run(store.delete_attachment, "atc_1", bob_ctx)
         with pytest.raises(NotFoundError):
-            run(store.save_attachment, attachment("atc_1").model_copy(update={"name": "b"}), bob_ctx)
+            run(
+                store.save_attachment, attachment("atc_1").model_copy(update={"name": "b"}), bob_ctx
+            )
         assert run(store.missing_attachments, ["atc_1", "atc_2"], bob_ctx) == ["atc_1", "atc_2"]
         assert run(store.missing_attachments, ["atc_1", "atc_2"], alice_ctx) == ["atc_2"]
         assert run(store.load_attachment, "atc_1", alice_ctx).name == "report.pdf"
