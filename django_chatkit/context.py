@@ -30,6 +30,12 @@ class Owner:
             return {f"{prefix}user_id": self.user_id}
         return {f"{prefix}user__isnull": True, f"{prefix}anonymous_key": self.anonymous_key}
 
+    def owns(self, row: dict[str, Any]) -> bool:
+        """Whether a row fetched with its ``user_id`` and ``anonymous_key`` is this owner's."""
+        if self.user_id is not None:
+            return bool(row["user_id"] == self.user_id)
+        return row["user_id"] is None and row["anonymous_key"] == self.anonymous_key
+
     def fields(self) -> dict[str, Any]:
         """Model field values that make a new row belong to this owner."""
         return {"user_id": self.user_id, "anonymous_key": self.anonymous_key}

@@ -14,7 +14,9 @@ from asgiref.sync import sync_to_async
 from chatkit.store import NotFoundError, Store, StoreItemType
 from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 from django.db import IntegrityError, transaction
-from django.db.models import Model, OuterRef, Q, QuerySet, Subquery
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import BooleanField, F, Func, Model, OuterRef, QuerySet, Subquery, Value
+from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from django_chatkit import models, signals
@@ -45,18 +47,51 @@ def _in_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     return sync_to_async(func, thread_sensitive=True)
 
 
-def _keyset_after(queryset: QuerySet[M], cursor: Mapping[str, Any], order: str) -> QuerySet[M]:
-    """Rows strictly after ``cursor`` (its created_at and id) in ``order``.
+class _RowAfter(Func):
+    """``(created_at, id) > (x, y)`` (or ``<``) as one SQL row-value comparison.
 
-    The redundant ``created_at`` range lets the database walk the (owner|thread, created_at, id)
-    index from the cursor instead of scanning what lies before it.
+    PostgreSQL, MySQL/MariaDB and SQLite (3.15+) compare row values natively, so the database
+    seeks the ``(owner|thread, created_at, id)`` index straight to the cursor even when many rows
+    share one ``created_at``; an ``a > x OR (a = x AND b > y)`` filter only seeks on ``a``.
+    """
+
+    output_field = BooleanField()
+
+    def __init__(self, created_at: Any, pk: Any, *, descending: bool) -> None:
+        self.operator = "<" if descending else ">"
+        created_field = models.ThreadItem._meta.get_field("created_at")
+        super().__init__(
+            F("created_at"), F("pk"), Value(created_at, output_field=created_field), Value(pk)
+        )
+
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        for expression in self.get_source_expressions():
+            sql, expression_params = compiler.compile(expression)
+            parts.append(sql)
+            params.extend(expression_params)
+        return f"({parts[0]}, {parts[1]}) {self.operator} ({parts[2]}, {parts[3]})", tuple(params)
+
+
+def _keyset_after(queryset: QuerySet[M], cursor: Mapping[str, Any], order: str) -> QuerySet[M]:
+    """Rows strictly after ``cursor`` (its created_at and pk) in ``order``.
+
+    The redundant ``created_at`` range keeps the index range bounded on planners that do not
+    use row comparisons as index conditions.
     """
     created, pk = cursor["created_at"], cursor["pk"]
     if order == "asc":
-        return queryset.filter(
-            Q(created_at__gte=created) & (Q(created_at__gt=created) | Q(pk__gt=pk))
-        )
-    return queryset.filter(Q(created_at__lte=created) & (Q(created_at__lt=created) | Q(pk__lt=pk)))
+        return queryset.filter(_RowAfter(created, pk, descending=False), created_at__gte=created)
+    return queryset.filter(_RowAfter(created, pk, descending=True), created_at__lte=created)
 
 
 def _ordered(queryset: QuerySet[M], order: str) -> QuerySet[M]:
@@ -73,6 +108,29 @@ def _order(order: str) -> Literal["asc", "desc"]:
 
 def _page_size(limit: int) -> int:
     return max(1, min(int(limit), chatkit_settings.MAX_PAGE_SIZE))
+
+
+def _first(queryset: QuerySet[Any, Any]) -> Any:
+    """The first row of a lookup by unique key, without the ORDER BY ``.first()`` adds."""
+    return next(iter(queryset.order_by()[:1]), None)
+
+
+def _owned_thread(
+    thread_id: str, context: ChatKitContext, *fields: str, **annotations: Any
+) -> dict[str, Any] | None:
+    """The thread's ``fields`` if it exists and is this owner's, else None. One query.
+
+    Looked up by primary key alone and the owner compared here: a combined filter lets the
+    planner walk the owner's whole index instead of the primary key.
+    """
+    row = (
+        models.Thread.objects.filter(id=thread_id)
+        .annotate(**annotations)
+        .order_by()
+        .values(*fields, "user_id", "anonymous_key")[:1]
+    )
+    found = next(iter(row), None)
+    return found if found is not None and context.owner.owns(found) else None
 
 
 class DjangoStore(Store[ChatKitContext]):
@@ -114,11 +172,7 @@ class DjangoStore(Store[ChatKitContext]):
         return thread
 
     def _load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
-        row = (
-            models.Thread.objects.filter(id=thread_id, **context.owner.filter())
-            .values(*THREAD_FIELDS)
-            .first()
-        )
+        row = _owned_thread(thread_id, context, *THREAD_FIELDS)
         if row is None:
             raise NotFoundError(f"Thread {thread_id} not found")
         return thread_from_row(row)
@@ -158,13 +212,12 @@ class DjangoStore(Store[ChatKitContext]):
     def _load_threads(
         self, limit: int, after: str | None, order: str, context: ChatKitContext
     ) -> Page[ThreadMetadata]:
-        owned = models.Thread.objects.filter(**context.owner.filter())
-        queryset = owned
+        queryset = models.Thread.objects.filter(**context.owner.filter())
         if after is not None:
-            cursor = owned.filter(id=after).values("created_at", "pk").first()
+            cursor = _owned_thread(after, context, "created_at", "pk")
             if cursor is None:
                 raise NotFoundError(f"Thread {after} (the 'after' cursor) not found")
-            queryset = _keyset_after(owned, cursor, _order(order))
+            queryset = _keyset_after(queryset, cursor, _order(order))
         size = _page_size(limit)
         rows = list(_ordered(queryset, _order(order)).values(*THREAD_FIELDS)[: size + 1])
         data = [thread_from_row(row) for row in rows[:size]]
@@ -204,15 +257,16 @@ class DjangoStore(Store[ChatKitContext]):
     ) -> Page[ThreadItem]:
         direction = _order(order)
         # One query proves the thread is this owner's and finds the cursor's position.
-        cursor_row = models.ThreadItem.objects.filter(thread_id=OuterRef("pk"), item_id=after)
-        found = (
-            models.Thread.objects.filter(id=thread_id, **context.owner.filter())
-            .annotate(
-                cursor_created_at=Subquery(cursor_row.values("created_at")[:1]),
-                cursor_pk=Subquery(cursor_row.values("pk")[:1]),
-            )
-            .values("cursor_created_at", "cursor_pk")
-            .first()
+        cursor_row = models.ThreadItem.objects.filter(
+            thread_id=OuterRef("pk"), item_id=after
+        ).order_by()
+        found = _owned_thread(
+            thread_id,
+            context,
+            "cursor_created_at",
+            "cursor_pk",
+            cursor_created_at=Subquery(cursor_row.values("created_at")[:1]),
+            cursor_pk=Subquery(cursor_row.values("pk")[:1]),
         )
         if found is None:
             raise NotFoundError(f"Thread {thread_id} not found")
@@ -226,6 +280,37 @@ class DjangoStore(Store[ChatKitContext]):
         payloads = list(_ordered(queryset, direction).values_list("payload", flat=True)[: size + 1])
         data = [item_from_payload(payload) for payload in payloads[:size]]
         return Page(data=data, has_more=len(payloads) > size, after=data[-1].id if data else None)
+
+    async def load_recent_items(
+        self, thread_id: str, limit: int, context: ChatKitContext
+    ) -> list[ThreadItem]:
+        """The newest ``limit`` items, oldest first, in one query (the model's history)."""
+        return await _in_thread(self._load_recent_items)(thread_id, limit, context)
+
+    def _load_recent_items(
+        self, thread_id: str, limit: int, context: ChatKitContext
+    ) -> list[ThreadItem]:
+        payloads = list(
+            models.ThreadItem.objects.filter(
+                thread_id=thread_id, **context.owner.filter("thread__")
+            )
+            .order_by("-created_at", "-pk")
+            .values_list("payload", flat=True)[: max(1, limit)]
+        )
+        return [item_from_payload(payload) for payload in reversed(payloads)]
+
+    async def set_title_if_untitled(
+        self, thread_id: str, title: str, context: ChatKitContext
+    ) -> bool:
+        """Give the thread a title unless it has one (a title the user chose is never replaced)."""
+        return await _in_thread(self._set_title_if_untitled)(thread_id, title, context)
+
+    def _set_title_if_untitled(self, thread_id: str, title: str, context: ChatKitContext) -> bool:
+        return bool(
+            models.Thread.objects.filter(id=thread_id, title="", **context.owner.filter()).update(
+                title=title
+            )
+        )
 
     async def add_thread_item(
         self, thread_id: str, item: ThreadItem, context: ChatKitContext
@@ -260,12 +345,10 @@ class DjangoStore(Store[ChatKitContext]):
         return await _in_thread(self._load_item)(thread_id, item_id, context)
 
     def _load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
-        payload = (
+        payload = _first(
             models.ThreadItem.objects.filter(
                 thread_id=thread_id, item_id=item_id, **context.owner.filter("thread__")
-            )
-            .values_list("payload", flat=True)
-            .first()
+            ).values_list("payload", flat=True)
         )
         if payload is None:
             raise NotFoundError(f"Item {item_id} not found in thread {thread_id}")
@@ -301,7 +384,7 @@ class DjangoStore(Store[ChatKitContext]):
         )
         if not wanted:
             # Nothing to vote on, but the thread must still be this owner's.
-            if not models.Thread.objects.filter(id=thread_id, **context.owner.filter()).exists():
+            if _owned_thread(thread_id, context) is None:
                 raise NotFoundError(f"Thread {thread_id} not found")
             return
         if found != wanted:
@@ -345,10 +428,10 @@ class DjangoStore(Store[ChatKitContext]):
         return await _in_thread(self._load_attachment)(attachment_id, context)
 
     def _load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
-        payload = (
-            models.Attachment.objects.filter(id=attachment_id, **context.owner.filter())
-            .values_list("payload", flat=True)
-            .first()
+        payload = _first(
+            models.Attachment.objects.filter(
+                id=attachment_id, **context.owner.filter()
+            ).values_list("payload", flat=True)
         )
         if payload is None:
             raise NotFoundError(f"Attachment {attachment_id} not found")

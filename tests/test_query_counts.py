@@ -36,7 +36,7 @@ EXPECTED = {
     "items.list (after)": 4,
     "items.feedback": 4,
     "threads.update": 4,
-    "threads.delete": 9,
+    "threads.delete": 10,
     "threads.sync_custom_action": 5,
 }
 
