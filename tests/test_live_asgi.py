@@ -1,0 +1,182 @@
+"""Streaming and cancellation under real ASGI server processes (daphne and uvicorn).
+
+- Streaming ops answer ``text/event-stream`` with no-buffering headers, and events reach the
+  client as they are produced, not when the stream ends.
+- A client that drops the connection mid-stream cancels the response: the SDK's
+  ``handle_stream_cancelled`` stores the partial assistant text and a hidden "cancelled" item,
+  and the server stops producing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+
+from django_chatkit.models import ThreadItem
+from tests.conftest import ENDPOINT, user_input
+from tests.live_server import SERVERS, LiveServer, browser_client, live_asgi_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+TEXT_DELTA = "assistant_message.content_part.text_delta"
+
+
+@pytest.fixture(params=SERVERS)
+def asgi_server(request: pytest.FixtureRequest, transactional_db: None) -> Iterator[LiveServer]:
+    # Depends on transactional_db so the server stops before the test database is flushed.
+    with live_asgi_server(request.param) as server:
+        yield server
+
+
+@pytest.fixture
+def carol(transactional_db: None) -> Any:
+    return get_user_model().objects.create_user("carol", password="pw")
+
+
+def full_reply(words: int) -> str:
+    return "".join(f"w{i} " for i in range(words))
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[float, dict[str, Any]]]:
+    """Yield ``(monotonic arrival time, event)`` for each SSE frame as it arrives."""
+    buffer = b""
+    for chunk in response.iter_raw():
+        arrived = time.monotonic()
+        buffer += chunk
+        *frames, buffer = buffer.split(b"\n\n")
+        for frame in frames:
+            assert frame.startswith(b"data: "), frame
+            yield arrived, json.loads(frame[len(b"data: ") :])
+    assert buffer == b"", buffer
+
+
+def create_request(text: str) -> bytes:
+    return json.dumps({"type": "threads.create", "params": {"input": user_input(text)}}).encode()
+
+
+def thread_rows(thread_id: str) -> list[ThreadItem]:
+    return list(ThreadItem.objects.filter(thread_id=thread_id).order_by("created_at", "id"))
+
+
+def assistant_text(row: ThreadItem) -> str:
+    return "".join(part["text"] for part in row.payload["content"])
+
+
+def test_streaming_is_sse_and_unbuffered(asgi_server: LiveServer, carol: Any) -> None:
+    words = 40  # 50 ms apart: about 2 s of streaming
+    with browser_client(asgi_server, carol, timeout=30) as client:
+        # The first request imports the URLconf, the view and the SDK (seconds): warm up first
+        # so the measurement below is about streaming, not about a cold worker.
+        warm_up_started = time.monotonic()
+        warm_up = client.post(ENDPOINT, content=json.dumps({"type": "threads.list", "params": {}}))
+        warm_up_time = time.monotonic() - warm_up_started
+        assert warm_up.status_code == 200, (warm_up.text, asgi_server.describe())
+        assert warm_up.headers["content-type"] == "application/json"
+
+        started = time.monotonic()
+        with client.stream("POST", ENDPOINT, content=create_request(f"/slow {words}")) as response:
+            assert response.status_code == 200, (response.read(), asgi_server.describe())
+            assert response.headers["content-type"].split(";")[0] == "text/event-stream"
+            assert response.headers["cache-control"] == "no-cache"
+            assert response.headers["x-accel-buffering"] == "no"
+            assert "content-length" not in response.headers
+            timed = list(sse_events(response))
+        finished = time.monotonic()
+
+    events = [event for _, event in timed]
+    assert events[0]["type"] == "thread.created", events[:3]
+    deltas = [(t, e) for t, e in timed if e.get("update", {}).get("type") == TEXT_DELTA]
+    assert "".join(e["update"]["delta"] for _, e in deltas) == full_reply(words)
+
+    first_event = timed[0][0] - started
+    first_delta, last_delta = deltas[0][0] - started, deltas[-1][0] - started
+    total = finished - started
+    print(
+        f"\n[{asgi_server.kind}] cold first request (threads.list) {warm_up_time:.3f} s; "
+        f"/slow {words}: first event {first_event:.3f} s, "
+        f"first delta {first_delta:.3f} s, last delta {last_delta:.3f} s, total {total:.3f} s"
+    )
+    assert total >= words * 0.05 * 0.9
+    # Buffering would deliver everything at the end: the first event must arrive early, and
+    # the deltas must arrive spread over the time the server spent producing them.
+    assert first_event < 1.0, (first_event, total)
+    assert first_event < total / 3, (first_event, total)
+    assert last_delta - first_delta > words * 0.05 * 0.6, (first_delta, last_delta)
+
+    # The completed stream stored the whole answer.
+    rows = thread_rows(events[0]["thread"]["id"])
+    assert [row.type for row in rows] == ["user_message", "assistant_message"]
+    assert assistant_text(rows[1]) == full_reply(words)
+
+
+def test_disconnect_cancels_and_keeps_partial_answer(asgi_server: LiveServer, carol: Any) -> None:
+    words = 200  # 50 ms apart: about 10 s if nobody stopped it
+    wanted_deltas = 5
+    thread_id = None
+    received = ""
+    with browser_client(asgi_server, carol, timeout=30) as client:
+        with client.stream("POST", ENDPOINT, content=create_request(f"/slow {words}")) as response:
+            assert response.status_code == 200, (response.read(), asgi_server.describe())
+            for _, event in sse_events(response):
+                if event["type"] == "thread.created":
+                    thread_id = event["thread"]["id"]
+                elif event.get("update", {}).get("type") == TEXT_DELTA:
+                    received += event["update"]["delta"]
+                    if received.count(" ") >= wanted_deltas:
+                        break
+        # Leaving both blocks closes the unfinished response and its connection.
+        dropped = time.monotonic()
+    assert thread_id is not None
+    assert received.count(" ") >= wanted_deltas
+
+    # handle_stream_cancelled stores the partial answer, then the hidden "cancelled" item.
+    deadline = dropped + 10
+    while True:
+        rows = thread_rows(thread_id)
+        if any(row.type == "sdk_hidden_context" for row in rows):
+            break
+        assert time.monotonic() < deadline, (
+            f"No cancellation recorded 10 s after the disconnect: {[r.type for r in rows]}\n"
+            + asgi_server.describe()
+        )
+        time.sleep(0.05)
+    recorded = time.monotonic() - dropped
+
+    types = [row.type for row in rows]
+    assert types == ["user_message", "assistant_message", "sdk_hidden_context"], (
+        types,
+        asgi_server.describe(),
+    )
+    assert rows[0].text == f"/slow {words}"
+    stored = assistant_text(rows[1])
+    assert stored == rows[1].text
+    assert stored.startswith(received), (received, stored)
+    assert full_reply(words).startswith(stored), stored
+    stored_words = stored.count(" ")
+    assert stored_words < words // 2, stored_words  # stopped well before the end
+    assert "cancelled" in rows[2].payload["content"]
+
+    # The server stopped producing: nothing changes afterwards.
+    time.sleep(2)
+    later = thread_rows(thread_id)
+    assert [(r.item_id, r.type, r.text) for r in later] == [
+        (r.item_id, r.type, r.text) for r in rows
+    ], asgi_server.describe()
+    print(
+        f"\n[{asgi_server.kind}] /slow {words}: {received.count(' ')} words received before the "
+        f"disconnect, {stored_words} stored, cancellation recorded {recorded:.3f} s after it"
+    )
+
+    # The server still serves after the cancelled request.
+    with browser_client(asgi_server, carol, timeout=30) as client:
+        reply = client.post(
+            ENDPOINT, content=json.dumps({"type": "threads.list", "params": {"limit": 5}})
+        )
+    assert reply.status_code == 200, (reply.text, asgi_server.describe())
+    assert [t["id"] for t in reply.json()["data"]] == [thread_id]
