@@ -14,7 +14,14 @@ from django.utils.module_loading import import_string
 
 from django_chatkit.conf import DEFAULTS, DOTTED_PATH_SETTINGS
 
-_INT_SETTINGS = ("MAX_REQUEST_BYTES", "MAX_PAGE_SIZE", "MAX_ATTACHMENTS_PER_MESSAGE")
+_POSITIVE_INTS = (
+    "MAX_REQUEST_BYTES",
+    "MAX_PAGE_SIZE",
+    "MAX_ATTACHMENTS_PER_MESSAGE",
+    "HISTORY_ITEMS",
+)
+_OPTIONAL_POSITIVE_INTS = ("REQUESTS_PER_MINUTE", "TOKENS_PER_DAY")
+_POSITIVE_NUMBERS = ("OPENAI_CONNECT_TIMEOUT", "OPENAI_READ_TIMEOUT")
 
 
 @register()
@@ -65,26 +72,84 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         )
     for key in DOTTED_PATH_SETTINGS:
         path = value.get(key, DEFAULTS[key])
-        if path is None and DEFAULTS[key] is None:
-            continue
+        if path is not None:
+            errors.extend(_import_errors(key, [path]))
+    errors.extend(_check_server_class(value.get("SERVER", DEFAULTS["SERVER"])))
+    errors.extend(_check_agent(value.get("AGENT", DEFAULTS["AGENT"])))
+    errors.extend(_check_numbers(value))
+    quota_cache = value.get("QUOTA_CACHE", DEFAULTS["QUOTA_CACHE"])
+    if quota_cache not in settings.CACHES:
+        errors.append(
+            Error(
+                f"CHATKIT['QUOTA_CACHE'] = {quota_cache!r} is not a cache in settings.CACHES.",
+                hint="Name a configured cache; use one shared by all workers (Redis).",
+                id="chatkit.E008",
+            )
+        )
+    return errors
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
+    problems: list[tuple[str, Any, str]] = []
+    for key in _POSITIVE_INTS:
+        number = value.get(key, DEFAULTS[key])
+        if not _is_int(number) or number < 1:
+            problems.append((key, number, "a positive integer"))
+    for key in _OPTIONAL_POSITIVE_INTS:
+        number = value.get(key, DEFAULTS[key])
+        if number is not None and (not _is_int(number) or number < 1):
+            problems.append((key, number, "None or a positive integer"))
+    for key in _POSITIVE_NUMBERS:
+        number = value.get(key, DEFAULTS[key])
+        if not isinstance(number, int | float) or isinstance(number, bool) or number <= 0:
+            problems.append((key, number, "a positive number of seconds"))
+    retries = value.get("OPENAI_MAX_RETRIES", DEFAULTS["OPENAI_MAX_RETRIES"])
+    if not _is_int(retries) or retries < 0:
+        problems.append(("OPENAI_MAX_RETRIES", retries, "an integer >= 0"))
+    return [
+        Error(f"CHATKIT[{key!r}] must be {expected}, not {number!r}.", id="chatkit.E006")
+        for key, number, expected in problems
+    ]
+
+
+def _check_agent(agent: Any) -> list[CheckMessage]:
+    from django_chatkit.agent_config import AGENT_DICT_KEYS
+
+    if isinstance(agent, str):
+        return _import_errors("AGENT", [agent])
+    if not isinstance(agent, dict):
+        return [
+            Error(
+                f"CHATKIT['AGENT'] must be a dotted path or a dict, not {type(agent).__name__}.",
+                id="chatkit.E007",
+            )
+        ]
+    errors: list[CheckMessage] = [
+        Error(
+            f"Unknown CHATKIT['AGENT'] key {key!r}.",
+            hint=f"Known keys: {', '.join(sorted(AGENT_DICT_KEYS))}.",
+            id="chatkit.E007",
+        )
+        for key in sorted(set(agent) - AGENT_DICT_KEYS)
+    ]
+    return errors + _import_errors("AGENT tools", list(agent.get("tools", [])))
+
+
+def _import_errors(label: str, paths: list[Any]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for path in paths:
         try:
             import_string(path)
-        except Exception as exc:  # ImportError, AttributeError, or an error inside the module
+        except Exception as exc:
             errors.append(
                 Error(
-                    f"CHATKIT[{key!r}] = {path!r} cannot be imported: {exc}",
-                    hint="Give the dotted path of a class, e.g. 'myapp.chat.MyServer'.",
+                    f"CHATKIT[{label!r}] = {path!r} cannot be imported: {exc}",
+                    hint="Give the dotted path of an object, e.g. 'myapp.chat.assistant'.",
                     id="chatkit.E004",
-                )
-            )
-    errors.extend(_check_server_class(value.get("SERVER", DEFAULTS["SERVER"])))
-    for key in _INT_SETTINGS:
-        number = value.get(key, DEFAULTS[key])
-        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-            errors.append(
-                Error(
-                    f"CHATKIT[{key!r}] must be a positive integer, not {number!r}.",
-                    id="chatkit.E006",
                 )
             )
     return errors

@@ -11,7 +11,29 @@ from django.conf import settings as django_settings
 
 DEFAULTS: dict[str, Any] = {
     # Dotted path to the ChatKitServer subclass answering the endpoint (one instance per process).
-    "SERVER": "django_chatkit.server.DjangoChatKitServer",
+    "SERVER": "django_chatkit.agent_server.AgentChatKitServer",
+    # The agent: a dotted path to an agents.Agent (or to a callable taking the ChatKitContext and
+    # returning one), or a dict with "model", "instructions", "name" and "tools" (dotted paths).
+    # Without "model", the Agents SDK's default model is used.
+    "AGENT": {"instructions": "You are a helpful assistant."},
+    # How many of the newest thread items are sent to the model as history.
+    "HISTORY_ITEMS": 40,
+    # Name each new thread after its first message: with a model call (TITLE_MODEL, or the
+    # agent's model when None), falling back to a clean truncation; False: truncation only.
+    "GENERATE_TITLES": True,
+    "TITLE_MODEL": None,
+    # The OpenAI client. None: the openai package's own defaults (OPENAI_API_KEY, OPENAI_BASE_URL).
+    "OPENAI_API_KEY": None,
+    "OPENAI_BASE_URL": None,
+    # Seconds to wait for a connection / between two bytes of the answer, and retries of a
+    # request that failed before its answer started (429, 5xx, connection errors).
+    "OPENAI_CONNECT_TIMEOUT": 10.0,
+    "OPENAI_READ_TIMEOUT": 60.0,
+    "OPENAI_MAX_RETRIES": 2,
+    # Per-owner quotas, shared by all workers through the Django cache. None: unlimited.
+    "REQUESTS_PER_MINUTE": None,
+    "TOKENS_PER_DAY": None,
+    "QUOTA_CACHE": "default",
     # Dotted path to a chatkit.store.AttachmentStore subclass, or None to refuse attachments.
     "ATTACHMENT_STORE": None,
     # Let visitors without an account chat; their threads are owned by their session.
@@ -60,6 +82,60 @@ class ChatKitSettings:
     @property
     def MAX_ATTACHMENTS_PER_MESSAGE(self) -> int:
         return int(self._get("MAX_ATTACHMENTS_PER_MESSAGE"))
+
+    @property
+    def AGENT(self) -> str | dict[str, Any]:
+        value = self._get("AGENT")
+        return value if isinstance(value, dict) else str(value)
+
+    @property
+    def HISTORY_ITEMS(self) -> int:
+        return int(self._get("HISTORY_ITEMS"))
+
+    @property
+    def GENERATE_TITLES(self) -> bool:
+        return bool(self._get("GENERATE_TITLES"))
+
+    @property
+    def TITLE_MODEL(self) -> str | None:
+        value = self._get("TITLE_MODEL")
+        return str(value) if value else None
+
+    @property
+    def OPENAI_API_KEY(self) -> str | None:
+        value = self._get("OPENAI_API_KEY")
+        return str(value) if value else None
+
+    @property
+    def OPENAI_BASE_URL(self) -> str | None:
+        value = self._get("OPENAI_BASE_URL")
+        return str(value) if value else None
+
+    @property
+    def OPENAI_CONNECT_TIMEOUT(self) -> float:
+        return float(self._get("OPENAI_CONNECT_TIMEOUT"))
+
+    @property
+    def OPENAI_READ_TIMEOUT(self) -> float:
+        return float(self._get("OPENAI_READ_TIMEOUT"))
+
+    @property
+    def OPENAI_MAX_RETRIES(self) -> int:
+        return int(self._get("OPENAI_MAX_RETRIES"))
+
+    @property
+    def REQUESTS_PER_MINUTE(self) -> int | None:
+        value = self._get("REQUESTS_PER_MINUTE")
+        return int(value) if value else None
+
+    @property
+    def TOKENS_PER_DAY(self) -> int | None:
+        value = self._get("TOKENS_PER_DAY")
+        return int(value) if value else None
+
+    @property
+    def QUOTA_CACHE(self) -> str:
+        return str(self._get("QUOTA_CACHE"))
 
 
 chatkit_settings = ChatKitSettings()

@@ -86,7 +86,10 @@ class Thread(OwnedModel):
 class ThreadItem(models.Model):
     # Internal, auto-incrementing: breaks created_at ties in insertion order.
     id = models.BigAutoField(primary_key=True)
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="items")
+    # Indexed by chatkit_item_page and chatkit_item_unique_id, both led by thread.
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
     type = models.CharField(_("type"), max_length=32, db_index=True)
     created_at = models.DateTimeField(_("created at"))
@@ -157,7 +160,10 @@ class Feedback(models.Model):
     (which have no dependent rows) can be deleted in bulk with one DELETE.
     """
 
-    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="feedback")
+    # Indexed by chatkit_feedback_one_vote, led by thread.
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="feedback", db_index=False
+    )
     item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
     kind = models.CharField(_("kind"), max_length=16, choices=FeedbackKind.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -173,3 +179,50 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.item_id}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    COMPLETED = "completed", _("Completed")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+
+
+class RunKind(models.TextChoices):
+    ANSWER = "answer", _("Answer")
+    TITLE = "title", _("Title")
+
+
+class Run(OwnedModel):
+    """One model call: what it cost, how long it took and how it ended (admin, quotas)."""
+
+    # Indexed by chatkit_run_thread, led by thread.
+    thread = models.ForeignKey(
+        Thread, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=RunKind.choices)
+    model = models.CharField(_("model"), max_length=255, blank=True, default="")
+    status = models.CharField(
+        _("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING
+    )
+    error_code = models.CharField(_("error code"), max_length=64, blank=True, default="")
+    error_message = models.TextField(_("error message"), blank=True, default="")
+    started_at = models.DateTimeField(_("started at"))
+    first_token_at = models.DateTimeField(_("first token at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    response_id = models.CharField(_("response id"), max_length=255, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
+        ordering = ["-started_at"]
+        indexes = [
+            models.Index(fields=["thread", "started_at"], name="chatkit_run_thread"),
+            models.Index(fields=["user", "started_at"], name="chatkit_run_user"),
+            models.Index(fields=["status", "started_at"], name="chatkit_run_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model} {self.status}"

@@ -11,3 +11,5 @@ thread_created = Signal()
 item_saved = Signal()
 # sender=Feedback model; thread_id=str, item_ids=list[str], kind="positive"|"negative"
 feedback_received = Signal()
+# sender=Run model; run_id=int, status="completed"|"cancelled"|"failed"
+run_finished = Signal()

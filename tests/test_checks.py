@@ -72,6 +72,62 @@ def test_e006_sizes_must_be_positive_integers(value):
         assert ids(check_settings(None)) == ["chatkit.E006"]
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("REQUESTS_PER_MINUTE", 0),
+        ("TOKENS_PER_DAY", "lots"),
+        ("OPENAI_READ_TIMEOUT", 0),
+        ("OPENAI_CONNECT_TIMEOUT", "5"),
+        ("OPENAI_MAX_RETRIES", -1),
+        ("HISTORY_ITEMS", None),
+    ],
+)
+def test_e006_numbers_of_the_agent_settings(key, value):
+    with override_settings(CHATKIT={**GOOD, key: value}):
+        assert ids(check_settings(None)) == ["chatkit.E006"]
+
+
+def test_e006_quiet_for_valid_numbers_and_unlimited_quotas():
+    valid = {
+        **GOOD,
+        "REQUESTS_PER_MINUTE": None,
+        "TOKENS_PER_DAY": 50_000,
+        "OPENAI_READ_TIMEOUT": 2.5,
+        "OPENAI_MAX_RETRIES": 0,
+    }
+    with override_settings(CHATKIT=valid):
+        assert check_settings(None) == []
+
+
+@pytest.mark.parametrize(
+    ("agent", "expected"),
+    [
+        ({"model": "m", "temperature": 0.2}, ["chatkit.E007"]),
+        (["not", "valid"], ["chatkit.E007"]),
+        ({"tools": ["tests.agent_tools.no_such_tool"]}, ["chatkit.E004"]),
+        ("tests.nowhere.agent", ["chatkit.E004"]),
+    ],
+)
+def test_e007_and_e004_agent_setting(agent, expected):
+    with override_settings(CHATKIT={**GOOD, "AGENT": agent}):
+        assert ids(check_settings(None)) == expected
+
+
+def test_agent_setting_accepts_a_dict_with_tools_or_a_path():
+    for agent in (
+        {"model": "m", "tools": ["tests.agent_tools.get_weather"]},
+        "tests.test_agent.make_agent",
+    ):
+        with override_settings(CHATKIT={**GOOD, "AGENT": agent}):
+            assert check_settings(None) == []
+
+
+@override_settings(CHATKIT={**GOOD, "QUOTA_CACHE": "quotas"})
+def test_e008_quota_cache_must_exist():
+    assert ids(check_settings(None)) == ["chatkit.E008"]
+
+
 def test_w001_not_served_over_asgi(settings):
     del settings.ASGI_APPLICATION
     settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]

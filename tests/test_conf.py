@@ -9,7 +9,7 @@ def test_defaults_apply_for_missing_keys(settings):
     settings.CHATKIT = {}
     assert chatkit_settings.ALLOW_ANONYMOUS is False
     assert chatkit_settings.MAX_REQUEST_BYTES == DEFAULTS["MAX_REQUEST_BYTES"] == 1024 * 1024
-    assert chatkit_settings.SERVER == "django_chatkit.server.DjangoChatKitServer"
+    assert chatkit_settings.SERVER == "django_chatkit.agent_server.AgentChatKitServer"
 
 
 def test_settings_are_read_at_access_time():

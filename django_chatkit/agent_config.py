@@ -1,0 +1,74 @@
+"""Building the agent named by ``CHATKIT["AGENT"]``."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from typing import Any
+
+from agents import Agent, FunctionTool, Tool, function_tool
+from agents.models import get_default_model
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import ChatKitContext
+
+AGENT_DICT_KEYS = frozenset({"model", "instructions", "name", "tools"})
+
+
+def load_tool(path: str) -> Tool:
+    """A dotted path to a tool object (``@function_tool``), or to a plain function to wrap."""
+    target = import_string(path)
+    if isinstance(target, FunctionTool) or not callable(target):
+        return target  # type: ignore[no-any-return]
+    return function_tool(target)
+
+
+def agent_from_dict(config: dict[str, Any]) -> Agent[Any]:
+    unknown = set(config) - AGENT_DICT_KEYS
+    if unknown:
+        raise ValueError(f"Unknown CHATKIT['AGENT'] keys: {', '.join(sorted(unknown))}")
+    return Agent(
+        name=config.get("name", "Assistant"),
+        instructions=config.get("instructions"),
+        model=config.get("model"),
+        tools=[load_tool(path) for path in config.get("tools", [])],
+    )
+
+
+@cache
+def _configured() -> Any:
+    """The configured Agent, or the callable that makes one per request (cached per process)."""
+    setting = chatkit_settings.AGENT
+    if isinstance(setting, dict):
+        return agent_from_dict(setting)
+    return import_string(setting)
+
+
+async def get_agent(context: ChatKitContext) -> Agent[Any]:
+    configured = _configured()
+    if isinstance(configured, Agent):
+        return configured
+    agent = configured(context)
+    if inspect.isawaitable(agent):
+        agent = await agent
+    if not isinstance(agent, Agent):
+        raise TypeError(f"CHATKIT['AGENT'] returned {type(agent).__name__}, not an agents.Agent")
+    return agent
+
+
+def model_name(agent: Agent[Any]) -> str:
+    model = agent.model
+    if model is None:
+        return get_default_model()
+    if isinstance(model, str):
+        return model
+    return str(getattr(model, "model", "") or type(model).__name__)
+
+
+@receiver(setting_changed)
+def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CHATKIT":
+        _configured.cache_clear()

@@ -1,0 +1,84 @@
+"""Thread items to model input: the SDK's converter plus what it leaves to the integrator."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from asgiref.sync import sync_to_async
+from chatkit.agents import ThreadItemConverter
+from chatkit.types import Attachment, HiddenContextItem, ImageAttachment, UserMessageTagContent
+from django.core.files.storage import storages
+from openai.types.responses import (
+    ResponseInputContentParam,
+    ResponseInputFileParam,
+    ResponseInputImageParam,
+    ResponseInputTextParam,
+)
+from openai.types.responses.response_input_item_param import Message
+
+# Attachment.metadata keys (server-side only) naming where the file's bytes are stored.
+STORAGE_ALIAS_KEY = "storage_alias"
+STORAGE_NAME_KEY = "storage_name"
+
+
+def _read_from_storage(alias: str, name: str) -> bytes:
+    with storages[alias].open(name, "rb") as handle:
+        return handle.read()  # type: ignore[no-any-return]
+
+
+class DjangoThreadItemConverter(ThreadItemConverter):
+    """Images become ``input_image`` data URLs and other files ``input_file``, read from storage.
+
+    Tags become text the model can use; hidden context that is not a string is sent as JSON.
+    """
+
+    async def attachment_bytes(self, attachment: Attachment) -> bytes | None:
+        metadata = attachment.metadata or {}
+        name = metadata.get(STORAGE_NAME_KEY)
+        if not name:
+            return None
+        alias = metadata.get(STORAGE_ALIAS_KEY, "default")
+        try:
+            return await sync_to_async(_read_from_storage)(alias, name)
+        except FileNotFoundError:
+            return None
+
+    async def attachment_to_message_content(
+        self, attachment: Attachment
+    ) -> ResponseInputContentParam:
+        data = await self.attachment_bytes(attachment)
+        if data is None:
+            return ResponseInputTextParam(
+                type="input_text",
+                text=f"[The user attached {attachment.name!r} ({attachment.mime_type}); "
+                "its content is not available.]",
+            )
+        encoded = base64.b64encode(data).decode("ascii")
+        data_url = f"data:{attachment.mime_type};base64,{encoded}"
+        if isinstance(attachment, ImageAttachment) or attachment.mime_type.startswith("image/"):
+            return ResponseInputImageParam(type="input_image", detail="auto", image_url=data_url)
+        return ResponseInputFileParam(
+            type="input_file", filename=attachment.name, file_data=data_url
+        )
+
+    async def tag_to_message_content(self, tag: UserMessageTagContent) -> ResponseInputContentParam:
+        details = json.dumps(tag.data, ensure_ascii=False, default=str) if tag.data else ""
+        text = f"@{tag.text}" + (f" refers to: {details}" if details else "")
+        return ResponseInputTextParam(type="input_text", text=text)
+
+    async def hidden_context_to_input(self, item: HiddenContextItem) -> Message | None:
+        content = (
+            item.content
+            if isinstance(item.content, str)
+            else json.dumps(item.content, ensure_ascii=False, default=str)
+        )
+        text = (
+            "Hidden context for the agent (not shown to the user):\n"
+            f"<HiddenContext>\n{content}\n</HiddenContext>"
+        )
+        return Message(
+            type="message",
+            role="user",
+            content=[ResponseInputTextParam(type="input_text", text=text)],
+        )
