@@ -26,12 +26,18 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _has_unstorable_text(value: Any) -> bool:
-    if isinstance(value, str):
-        return _UNSTORABLE.search(value) is not None
-    if isinstance(value, dict):
-        return any(_has_unstorable_text(k) or _has_unstorable_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_unstorable_text(v) for v in value)
+    # Iterative, so that a deeply nested body cannot exhaust the interpreter's stack.
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            if _UNSTORABLE.search(current) is not None:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
     return False
 
 
@@ -41,6 +47,8 @@ def vet_body(body: bytes) -> str:
         data = json.loads(body)
     except ValueError as exc:  # includes UnicodeDecodeError
         raise RequestRejected(400, "invalid_json", f"The body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise RequestRejected(400, "invalid_json", "The body is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise RequestRejected(400, "invalid_request", "The body must be a JSON object.")
     op = data.get("type")

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.test import AsyncClient
 
 from django_chatkit.context import ChatKitContext
@@ -14,6 +17,21 @@ from django_chatkit.store import DjangoStore
 
 CSRF_TOKEN = "t" * 32
 ENDPOINT = "/chatkit/"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.usefixtures("close_worker_thread_connections"))
+
+
+@pytest.fixture
+async def close_worker_thread_connections():
+    """Async tests reach the database from asgiref's worker thread; close its connections so
+    that the test database can be dropped at the end of the run (PostgreSQL refuses while a
+    connection is open)."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import tempfile
@@ -80,3 +81,6 @@ STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 CHATKIT = {"SERVER": "tests.servers.ScriptedServer"}
+# Live-server tests hand their CHATKIT settings to the server process as JSON.
+if os.environ.get("CHATKIT_TEST_SETTINGS"):
+    CHATKIT = json.loads(os.environ["CHATKIT_TEST_SETTINGS"])

@@ -79,10 +79,18 @@ class TestOneTurn:
 
         assert reply.status_code == 200 and reply.error is None
         types = event_types(reply)
-        assert types[:4] == ["thread.created", "thread.item.done", "stream_options",
-                             "thread.item.added"]
-        deltas = [e for e in reply.events if e.type == "thread.item.updated"
-                  and e.update.type == "assistant_message.content_part.text_delta"]
+        assert types[:4] == [
+            "thread.created",
+            "thread.item.done",
+            "stream_options",
+            "thread.item.added",
+        ]
+        deltas = [
+            e
+            for e in reply.events
+            if e.type == "thread.item.updated"
+            and e.update.type == "assistant_message.content_part.text_delta"
+        ]
         assert "".join(d.update.delta for d in deltas) == "It is sunny in Paris today."
         assert len(deltas) == 6  # word by word, as streamed by the fake
         assert types[-2:] == ["thread.item.done", "thread.updated"]
@@ -99,11 +107,18 @@ class TestOneTurn:
 
         [run] = await runs(thread_id)
         assert (run.model, run.status, run.input_tokens, run.output_tokens) == (
-            "answer-model", "completed", 120, 7)
+            "answer-model",
+            "completed",
+            120,
+            7,
+        )
         assert run.started_at <= run.first_token_at <= run.finished_at
         [title_run] = await runs(thread_id, "title")
         assert (title_run.model, title_run.status, title_run.input_tokens) == (
-            "title-model", "completed", 30)
+            "title-model",
+            "completed",
+            30,
+        )
 
         [request] = [r for r in fake.requests if is_answer(r)]
         assert request.instructions == "Be brief." and request.stream
@@ -111,8 +126,9 @@ class TestOneTurn:
         assert request.last_user_text == "What's the weather in Paris?"
 
     async def test_the_answer_does_not_wait_for_the_title(self, fake, chat):
-        fake.default_reply = lambda request: Reply(
-            text="Slow title", first_token_delay=1.0) if is_title(request) else None
+        fake.default_reply = lambda request: (
+            Reply(text="Slow title", first_token_delay=1.0) if is_title(request) else None
+        )
         fake.queue(answer("Quick.", usage=Usage(5, 1)))
         reply = await chat.create_thread("Hello")
         [answer_request] = [r for r in fake.requests if is_answer(r)]
@@ -132,8 +148,9 @@ class TestOneTurn:
     async def test_a_failed_title_call_falls_back_to_the_message(self, fake, chat):
         fake.default_reply = lambda request: Reply(status=500) if is_title(request) else None
         fake.queue(answer("Sure."))
-        reply = await chat.create_thread("Could you   help me write a cover letter for a job "
-                                         "as a baker in Lyon, please?")
+        reply = await chat.create_thread(
+            "Could you   help me write a cover letter for a job as a baker in Lyon, please?"
+        )
         title = reply.events[-1].thread.title
         assert title == "Could you help me write a cover letter for a job as a baker…"
         [title_run] = await runs(reply.thread_id, "title")
@@ -164,8 +181,11 @@ class TestHistoryAndTools:
     async def test_a_tool_call_runs_the_tool_and_answers_with_its_output(self, fake, chat):
         agent_tools.CALLS.clear()
         fake.queue(
-            Reply(tool_calls=[ToolCall("get_weather", {"city": "Paris"})], when=is_answer,
-                  usage=Usage(40, 10)),
+            Reply(
+                tool_calls=[ToolCall("get_weather", {"city": "Paris"})],
+                when=is_answer,
+                usage=Usage(40, 10),
+            ),
             answer("Sunny, 21°C.", usage=Usage(60, 5)),
         )
         reply = await chat.create_thread("Weather in Paris?")
@@ -175,7 +195,9 @@ class TestHistoryAndTools:
         assert [o["output"] for o in second.function_call_outputs] == ["Sunny and 21°C in Paris"]
         model_runs = await runs(reply.thread_id)
         assert [(r.status, r.input_tokens, r.output_tokens) for r in model_runs] == [
-            ("completed", 40, 10), ("completed", 60, 5)]
+            ("completed", 40, 10),
+            ("completed", 60, 5),
+        ]
 
 
 class TestUpstreamFaults:
@@ -184,10 +206,12 @@ class TestUpstreamFaults:
         "upstream_500": (Reply(status=500, when=is_answer), "HTTP 500"),
         "connection_error": (
             Reply(text="Partial answer that will be cut", drop_after=3, when=is_answer),
-            "connection to the assistant was lost"),
+            "connection to the assistant was lost",
+        ),
         "timeout": (
             Reply(text="Stalled answer never finishing", stall_after=2, when=is_answer),
-            "took too long"),
+            "took too long",
+        ),
     }
 
     @pytest.mark.parametrize("code", list(FAULTS))
@@ -213,12 +237,13 @@ class TestUpstreamFaults:
         # The thread is usable: retrying the user's message replaces whatever was kept.
         fake.queue(answer("Lyon is lovely."))
         user_id = reply.done_items[0].id
-        retry = await chat.request("threads.retry_after_item", thread_id=thread_id,
-                                   item_id=user_id)
+        retry = await chat.request("threads.retry_after_item", thread_id=thread_id, item_id=user_id)
         assert retry.status_code == 200 and retry.error is None
         assert retry.answer == "Lyon is lovely."
-        assert await stored(thread_id) == [("user_message", "Tell me about Lyon"),
-                                           ("assistant_message", "Lyon is lovely.")]
+        assert await stored(thread_id) == [
+            ("user_message", "Tell me about Lyon"),
+            ("assistant_message", "Lyon is lovely."),
+        ]
 
 
 class TestQuotas:
@@ -240,7 +265,9 @@ class TestQuotas:
         assert first.answer == "Expensive."
         calls = len(fake.requests)
         second = await chat.send(first.thread_id, "two")
-        assert "budget of 100 tokens" in second.error.message and "resets at" in second.error.message
+        assert (
+            "budget of 100 tokens" in second.error.message and "resets at" in second.error.message
+        )
         assert len(fake.requests) == calls
 
 
@@ -263,8 +290,9 @@ class TestConfiguration:
 def make_agent(context):
     from agents import Agent
 
-    return Agent(name="Personal", model="answer-model",
-                 instructions=f"The user is {context.user.username}.")
+    return Agent(
+        name="Personal", model="answer-model", instructions=f"The user is {context.user.username}."
+    )
 
 
 def _text(message) -> str:
@@ -272,3 +300,14 @@ def _text(message) -> str:
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") for part in content)
+
+
+async def test_the_pytest_plugin_fixtures_work_together(chatkit_client, fake_openai):
+    """How a site tests its own agent: the two fixtures the package's pytest plugin provides."""
+    fake_openai.queue(Reply(text="Plugin says hi.", when=lambda r: r.stream))
+    fake_openai.default_reply = Reply(text="Plugin title")
+    with override_settings(CHATKIT={**AGENT_SETTINGS, "AGENT": {"model": "m"}}):
+        reply = await chatkit_client.create_thread("hi")
+    assert reply.answer == "Plugin says hi."
+    items = await chatkit_client.items(reply.thread_id)
+    assert [item["type"] for item in items] == ["user_message", "assistant_message"]

@@ -84,8 +84,8 @@ class ChatKitTestClient:
         endpoint: str | None = None,
     ) -> None:
         self.client = client or AsyncClient(enforce_csrf_checks=True)
-        if user is not None:
-            self.client.force_login(user)
+        self.user = user
+        self._signed_in = user is None  # signing in touches the database: done on first use
         self.client.cookies["csrftoken"] = CSRF_TOKEN
         self.endpoint = endpoint or reverse("chatkit:endpoint")
 
@@ -93,6 +93,9 @@ class ChatKitTestClient:
         return await self.post({"type": op, "params": params})
 
     async def post(self, body: dict[str, Any] | bytes) -> ChatKitResponse:
+        if not self._signed_in:
+            await self.client.aforce_login(self.user)
+            self._signed_in = True
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         response = await self.client.post(
             self.endpoint,

@@ -43,6 +43,4 @@ def chatkit_client(django_user_model: Any) -> ChatKitTestClient:
     from .client import ChatKitTestClient
 
     user = django_user_model.objects.create_user(username="chatkit-test-user", password="x")
-    client = ChatKitTestClient(user=user)
-    client.user = user  # type: ignore[attr-defined]
-    return client
+    return ChatKitTestClient(user=user)

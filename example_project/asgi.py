@@ -1,0 +1,24 @@
+"""ASGI entry point: ``daphne example_project.asgi:application``."""
+
+import os
+
+from django.conf import settings
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
+
+application = get_asgi_application()
+
+from example_project.offline import offline, start_offline_model  # noqa: E402  (needs settings)
+
+if offline():
+    print(f"No OPENAI_API_KEY: answering with the offline demo model at {start_offline_model()}")
+elif not os.environ.get("OPENAI_API_KEY"):
+    # A server named by OPENAI_BASE_URL alone (a local model server, say) needs no real key.
+    os.environ["OPENAI_API_KEY"] = "unused"
+
+if settings.DEBUG:
+    # Serve the admin's CSS and JS when running daphne directly, as runserver would.
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    application = ASGIStaticFilesHandler(application)
