@@ -30,6 +30,27 @@ DEFAULTS: dict[str, Any] = {
     "OPENAI_CONNECT_TIMEOUT": 10.0,
     "OPENAI_READ_TIMEOUT": 60.0,
     "OPENAI_MAX_RETRIES": 2,
+    # Attachments: stored through this Django STORAGES alias (local disk, S3 via django-storages).
+    "STORAGE": "default",
+    # Upload limits, checked on the real bytes and handed to the widget so both sides agree.
+    # ALLOWED_TYPES maps each accepted MIME type to its file extensions (the widget's "accept").
+    "ATTACHMENTS": {
+        "ENABLED": False,
+        "MAX_BYTES": 10 * 1024 * 1024,
+        "MAX_COUNT": 4,
+        "ALLOWED_TYPES": {
+            "image/png": [".png"],
+            "image/jpeg": [".jpg", ".jpeg"],
+            "image/gif": [".gif"],
+            "image/webp": [".webp"],
+            "application/pdf": [".pdf"],
+            "text/plain": [".txt"],
+            "text/markdown": [".md"],
+            "text/csv": [".csv"],
+        },
+    },
+    # Seconds an upload URL (its signed token) stays valid after attachments.create.
+    "UPLOAD_TOKEN_MAX_AGE": 300,
     # Per-owner quotas, shared by all workers through the Django cache. None: unlimited.
     "REQUESTS_PER_MINUTE": None,
     "TOKENS_PER_DAY": None,
@@ -42,8 +63,6 @@ DEFAULTS: dict[str, Any] = {
     "MAX_REQUEST_BYTES": 1024 * 1024,
     # Largest page a client may ask for in threads.list / items.list.
     "MAX_PAGE_SIZE": 100,
-    # Most attachments one user message may carry.
-    "MAX_ATTACHMENTS_PER_MESSAGE": 10,
 }
 
 
@@ -78,10 +97,6 @@ class ChatKitSettings:
     @property
     def MAX_PAGE_SIZE(self) -> int:
         return int(self._get("MAX_PAGE_SIZE"))
-
-    @property
-    def MAX_ATTACHMENTS_PER_MESSAGE(self) -> int:
-        return int(self._get("MAX_ATTACHMENTS_PER_MESSAGE"))
 
     @property
     def AGENT(self) -> str | dict[str, Any]:
@@ -132,6 +147,23 @@ class ChatKitSettings:
     def TOKENS_PER_DAY(self) -> int | None:
         value = self._get("TOKENS_PER_DAY")
         return int(value) if value else None
+
+    @property
+    def STORAGE(self) -> str:
+        return str(self._get("STORAGE"))
+
+    @property
+    def ATTACHMENTS(self) -> dict[str, Any]:
+        """The attachment limits, user values merged over the defaults key by key."""
+        value = self._get("ATTACHMENTS")
+        merged = dict(DEFAULTS["ATTACHMENTS"])
+        if isinstance(value, dict):
+            merged.update(value)
+        return merged
+
+    @property
+    def UPLOAD_TOKEN_MAX_AGE(self) -> int:
+        return int(self._get("UPLOAD_TOKEN_MAX_AGE"))
 
     @property
     def QUOTA_CACHE(self) -> str:

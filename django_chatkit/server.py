@@ -166,7 +166,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 raise RequestRejected(400, "unsupported_operation", message)
 
     async def _check_attachments(self, attachment_ids: list[str], context: ChatKitContext) -> None:
-        limit = chatkit_settings.MAX_ATTACHMENTS_PER_MESSAGE
+        limit = int(chatkit_settings.ATTACHMENTS["MAX_COUNT"])
         if len(attachment_ids) > limit:
             raise RequestRejected(
                 400, "invalid_request", f"A message may carry at most {limit} attachments."

@@ -207,6 +207,8 @@ class Handler(BaseHTTPRequestHandler):
                 deltas += frame.is_delta
             self._check_client()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(frame.data), frame.data))
+            if frame.is_delta and deltas == 1:
+                self.fake._update(self.index, first_delta_at=time.monotonic())
         self.wfile.write(b"0\r\n\r\n")
         self.fake._update(self.index, completed=True)
 

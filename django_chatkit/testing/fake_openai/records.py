@@ -23,6 +23,7 @@ class RecordedRequest:
         method, path: e.g. ``"POST"``, ``"/v1/responses"``.
         headers: request headers, names lowercased.
         json: the decoded JSON body (``{}`` when the body is not a JSON object).
+        first_delta_at: when the first delta (of text, tool arguments or reasoning) was written.
         started_at, finished_at: when the request arrived and when the fake was done with it
             (``None`` while it is still being answered).
         status: the HTTP status sent, ``None`` when no response was started (hang, drop).
@@ -38,6 +39,7 @@ class RecordedRequest:
     json: Mapping[str, Any]
     started_at: float
     finished_at: float | None = None
+    first_delta_at: float | None = None
     status: int | None = None
     reply: Reply | None = field(default=None, repr=False)
     completed: bool = False
