@@ -7,3 +7,20 @@ def get_weather(city: str) -> str:
     """Return the weather for a city."""
     CALLS.append(city)
     return f"Sunny and 21°C in {city}"
+
+
+def lookup_order(number: int) -> str:
+    """Look up an order by number."""
+    return f"Order {number}: shipped"
+
+
+def agent_for(context):
+    """An agent that depends on the request's user (the README's example)."""
+    from agents import Agent
+
+    return Agent(
+        name="Assistant",
+        model="readme-model",
+        instructions=f"The user's name is {context.user.username}.",
+        tools=[__import__("agents").function_tool(lookup_order)],
+    )

@@ -311,3 +311,18 @@ async def test_the_pytest_plugin_fixtures_work_together(chatkit_client, fake_ope
     assert reply.answer == "Plugin says hi."
     items = await chatkit_client.items(reply.thread_id)
     assert [item["type"] for item in items] == ["user_message", "assistant_message"]
+
+
+async def test_the_readme_testing_example(chatkit_client, fake_openai, settings):
+    # The README's "Testing your agent offline" example, verbatim but for the agent's path.
+    settings.CHATKIT = {"AGENT": "tests.agent_tools.agent_for"}
+    fake_openai.queue(
+        Reply(tool_calls=[ToolCall("lookup_order", {"number": 42})]),
+        Reply(text="Order 42 shipped yesterday.", usage=Usage(120, 9)),
+    )
+    fake_openai.default_reply = Reply(text="Order status")  # the title request
+    reply = await chatkit_client.create_thread("Where is order 42?")
+    assert reply.answer == "Order 42 shipped yesterday."
+    first, second = [r for r in fake_openai.requests if r.stream]  # the title call is not streamed
+    assert second.function_call_outputs[0]["output"] == "Order 42: shipped"
+    assert first.instructions == "The user's name is chatkit-test-user."

@@ -2,6 +2,7 @@
 
 from .client import ChatKitResponse, ChatKitTestClient, parse_sse, user_input
 from .fake_openai import DefaultReply, FakeOpenAI, RecordedRequest, Reply, ToolCall, Usage
+from .titles import is_title_request, title_from_message
 
 __all__ = [
     "ChatKitResponse",
@@ -12,6 +13,8 @@ __all__ = [
     "Reply",
     "ToolCall",
     "Usage",
+    "is_title_request",
     "parse_sse",
+    "title_from_message",
     "user_input",
 ]

@@ -25,13 +25,19 @@ def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     clients built from the environment (the Agents SDK's default provider and django_chatkit's
     own client included) talk to it, and Agents SDK tracing is disabled, since its exporter
     would call api.openai.com.
+
+    Thread-title requests skip the queue (``side_requests``) and are answered by
+    ``default_reply``, which starts as the first words of the user's message: queued replies
+    script the conversation alone, in order.
     """
     from agents import set_tracing_disabled
 
     from .fake_openai import FakeOpenAI
+    from .titles import is_title_request, title_from_message
 
     set_tracing_disabled(True)
-    with FakeOpenAI() as fake:
+    with FakeOpenAI(default_reply=title_from_message) as fake:
+        fake.side_requests = is_title_request
         for name, value in fake.env.items():
             monkeypatch.setenv(name, value)
         yield fake

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 
     from openai import AsyncOpenAI, OpenAI
 
-DefaultReply: TypeAlias = Callable[[RecordedRequest], Reply | str] | Reply | str | None
-"""What answers when no queued reply matches: a function of the request, a fixed reply, or
+DefaultReply: TypeAlias = Callable[[RecordedRequest], Reply | str | None] | Reply | str | None
+"""What answers when no queued reply matches: a function of the request (returning a reply, or
+``None`` for none), a fixed reply, or
 ``None`` (the request then fails with a 400 that says nothing was queued)."""
 
 API_KEY = "test"
@@ -58,6 +59,12 @@ class FakeOpenAI:
         self.host = host
         self.default_reply: DefaultReply = default_reply
         """What answers when no queued reply matches (see :data:`DefaultReply`)."""
+        self.side_requests: Callable[[RecordedRequest], bool] | None = None
+        """Requests this accepts never take queued replies: they go to ``default_reply``.
+
+        For calls made beside the conversation, concurrently with it (thread titles), so that
+        the queue scripts the conversation alone, in order. The ``fake_openai`` fixture sets it
+        to :func:`django_chatkit.testing.is_title_request`."""
         self._lock = threading.Condition()
         self._queue: list[Reply] = []
         self._records: list[RecordedRequest] = []
@@ -238,8 +245,9 @@ class FakeOpenAI:
             self._lock.notify_all()
 
     def _take_reply(self, request: RecordedRequest) -> Reply | None:
+        side = self.side_requests is not None and self.side_requests(request)
         with self._lock:
-            for position, reply in enumerate(self._queue):
+            for position, reply in enumerate([] if side else self._queue):
                 if reply.when is None or reply.when(request):
                     return self._queue.pop(position)
         default = self.default_reply
