@@ -23,6 +23,7 @@ from django_chatkit.context import context_from_request
 from django_chatkit.errors import RequestRejected, error_response
 from django_chatkit.loading import get_server
 from django_chatkit.request_body import vet_body
+from django_chatkit.streaming import cancellable
 
 logger = logging.getLogger("django_chatkit")
 
@@ -128,6 +129,6 @@ class ChatKitView(View):
 
         if isinstance(result, StreamingResult):
             return StreamingHttpResponse(
-                result, content_type="text/event-stream", headers=SSE_HEADERS
+                cancellable(result), content_type="text/event-stream", headers=SSE_HEADERS
             )
         return HttpResponse(result.json, content_type="application/json")

@@ -1,0 +1,52 @@
+"""Serving the SDK's event stream so that a client going away always reaches the SDK as a
+cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator
+
+_END = object()
+
+
+async def cancellable(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Yield ``stream``'s chunks, produced by a task of their own.
+
+    The SDK stores a partial answer only when ``asyncio.CancelledError`` reaches its generator
+    (``handle_stream_cancelled``). When a client disconnects, Django cancels the response task:
+    if that task is awaiting the server's ``send()`` at that moment rather than the stream, the
+    SDK's generator is merely closed later (``GeneratorExit``) and the partial answer is lost.
+    Producing in a separate task turns every way this iterator can end early (cancelled, closed,
+    garbage-collected) into a cancellation of the producer, which the SDK handles.
+
+    The queue is unbounded so that the producer never waits outside the stream: a cancellation
+    then always lands inside the SDK's generator, where it is handled. What it may buffer is
+    bounded by the answer itself.
+    """
+    queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def produce() -> None:
+        async for chunk in stream:
+            queue.put_nowait(chunk)
+        queue.put_nowait(_END)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                producer.result()  # the producer ended without _END: raise its exception
+                return
+            chunk = getter.result()
+            if chunk is _END:
+                break
+            yield chunk  # type: ignore[misc]
+        await producer
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
