@@ -1,0 +1,156 @@
+"""Review in the Django admin: threads with their transcript, runs and feedback.
+
+Moderation beyond lock / close / reopen (live view, take-over, export, purge) is left to later
+work; these screens are read-mostly so staff cannot corrupt a conversation by hand.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from django_chatkit import models
+
+TRANSCRIPT_ITEMS = 200
+
+if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
+    ThreadModelAdmin = admin.ModelAdmin[models.Thread]
+    RunModelAdmin = admin.ModelAdmin[models.Run]
+    FeedbackModelAdmin = admin.ModelAdmin[models.Feedback]
+else:
+    ThreadModelAdmin = RunModelAdmin = FeedbackModelAdmin = admin.ModelAdmin
+
+
+def owner_label(obj: models.Thread | models.Run) -> str:
+    if obj.user_id is not None:
+        return str(obj.user)
+    return f"anonymous {obj.anonymous_key[:8]}…"
+
+
+@admin.register(models.Thread)
+class ThreadAdmin(ThreadModelAdmin):
+    list_display = ("__str__", "owner", "status", "item_count", "updated_at", "created_at")
+    list_filter = ("status", "created_at")
+    date_hierarchy = "updated_at"
+    search_fields = ("id", "title", "user__username", "user__email")
+    list_select_related = ("user",)
+    readonly_fields = (
+        "id",
+        "user",
+        "anonymous_key",
+        "created_at",
+        "updated_at",
+        "metadata",
+        "allowed_image_domains",
+        "transcript",
+    )
+    fields = (
+        "id",
+        "title",
+        "user",
+        "anonymous_key",
+        "status",
+        "status_reason",
+        "created_at",
+        "updated_at",
+        "metadata",
+        "allowed_image_domains",
+        "transcript",
+    )
+    actions = ("lock_threads", "close_threads", "reopen_threads")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[models.Thread]:
+        return super().get_queryset(request).annotate(item_count=Count("items"))
+
+    @admin.display(description=_("owner"))
+    def owner(self, obj: models.Thread) -> str:
+        return owner_label(obj)
+
+    @admin.display(description=_("items"), ordering="item_count")
+    def item_count(self, obj: models.Thread) -> int:
+        return int(getattr(obj, "item_count", 0))
+
+    @admin.display(description=_("transcript"))
+    def transcript(self, obj: models.Thread) -> str:
+        newest = list(
+            obj.items.order_by("-created_at", "-id").values_list("type", "created_at", "text")[
+                :TRANSCRIPT_ITEMS
+            ]
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td style='white-space: pre-wrap'>{}</td></tr>",
+            ((created, kind, text) for kind, created, text in reversed(newest)),
+        )
+        note = _("newest %(n)d items") % {"n": TRANSCRIPT_ITEMS}
+        return format_html("<p>{}</p><table>{}</table>", note, rows)
+
+    def _set_status(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread], status: str, reason: str
+    ) -> None:
+        count = queryset.update(status=status, status_reason=reason)
+        self.message_user(request, f"{count} thread(s) now {status}.", messages.SUCCESS)
+
+    @admin.action(description=_("Lock selected threads (read-only for their owner)"))
+    def lock_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
+        self._set_status(request, queryset, models.ThreadStatus.LOCKED, "Locked by a moderator.")
+
+    @admin.action(description=_("Close selected threads"))
+    def close_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
+        self._set_status(request, queryset, models.ThreadStatus.CLOSED, "Closed by a moderator.")
+
+    @admin.action(description=_("Reopen selected threads"))
+    def reopen_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
+        self._set_status(request, queryset, models.ThreadStatus.ACTIVE, "")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(models.Run)
+class RunAdmin(RunModelAdmin):
+    list_display = (
+        "started_at",
+        "thread",
+        "kind",
+        "model",
+        "status",
+        "error_code",
+        "input_tokens",
+        "output_tokens",
+        "first_token_ms",
+    )
+    list_filter = ("status", "kind", "model", "started_at")
+    search_fields = ("thread__id", "thread__title", "user__username", "response_id")
+    list_select_related = ("thread",)
+
+    @admin.display(description=_("first token (ms)"))
+    def first_token_ms(self, obj: models.Run) -> int | None:
+        if obj.first_token_at is None:
+            return None
+        return int((obj.first_token_at - obj.started_at).total_seconds() * 1000)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(models.Feedback)
+class FeedbackAdmin(FeedbackModelAdmin):
+    list_display = ("updated_at", "kind", "thread", "item_id")
+    list_filter = ("kind", "updated_at")
+    search_fields = ("thread__id", "thread__title", "item_id")
+    list_select_related = ("thread",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
