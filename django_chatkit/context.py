@@ -11,6 +11,7 @@ from django.http import HttpRequest
 # Session key holding an anonymous visitor's owner token. It is our own random token rather than
 # the session key, because Django rotates the session key at login (cycle_key) but keeps the data.
 ANONYMOUS_SESSION_KEY = "_chatkit_owner"
+NEW_ANONYMOUS_OWNER = "django_chatkit.new_anonymous_owner"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,16 @@ async def context_from_request(
     if not allow_anonymous or not hasattr(request, "session"):
         return None
     key = await request.session.aget(ANONYMOUS_SESSION_KEY)
-    if not key:
-        key = secrets.token_urlsafe(24)
-        await request.session.aset(ANONYMOUS_SESSION_KEY, key)
-    return ChatKitContext.for_anonymous(str(key), request)
+    if key:
+        return ChatKitContext.for_anonymous(str(key), request)
+    context = ChatKitContext.for_anonymous(secrets.token_urlsafe(24), request)
+    # Kept in the session only once a request is accepted (remember_anonymous_owner), so that
+    # rejected requests from new visitors leave no session row behind.
+    context.extra[NEW_ANONYMOUS_OWNER] = True
+    return context
+
+
+async def remember_anonymous_owner(context: ChatKitContext) -> None:
+    """Store a new visitor's owner token in their session (after their request was accepted)."""
+    if context.extra.pop(NEW_ANONYMOUS_OWNER, False) and context.request is not None:
+        await context.request.session.aset(ANONYMOUS_SESSION_KEY, context.owner.anonymous_key)

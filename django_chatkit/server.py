@@ -30,6 +30,7 @@ from chatkit.types import (
     ThreadsCustomActionReq,
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
+    StructuredInputItem,
     ThreadStreamEvent,
     UserMessageItem,
     WidgetItem,
@@ -61,6 +62,18 @@ def status_message(thread: ThreadMetadata) -> str:
     verb = "locked" if thread.status.type == "locked" else "closed"
     message = f"This conversation is {verb} and cannot take new messages."
     return f"{message} Reason: {reason}" if reason else message
+
+
+# Attachment.mime_type is a 255-character column; names are kept in full but bounded anyway.
+MAX_MIME_TYPE_LENGTH = 255
+MAX_NAME_LENGTH = 1024
+
+
+def _check_attachment_params(name: str, mime_type: str) -> None:
+    if len(mime_type) > MAX_MIME_TYPE_LENGTH:
+        raise RequestRejected(400, "invalid_request", "The MIME type is too long.")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RequestRejected(400, "invalid_request", "The file name is too long.")
 
 
 async def _refusal(message: str) -> AsyncGenerator[bytes, None]:
@@ -120,6 +133,9 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 return None
             case ThreadsAddUserMessageReq():
                 await self._check_attachments(request.params.input.attachments, context)
+            case AttachmentsCreateReq():
+                _check_attachment_params(request.params.name, request.params.mime_type)
+                return None
             case ItemsFeedbackReq():
                 if len(request.params.item_ids) > chatkit_settings.MAX_PAGE_SIZE:
                     raise RequestRejected(
@@ -174,6 +190,10 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         missing = await self.store.missing_attachments(attachment_ids, context)
         if missing:
             raise NotFoundError(f"Attachment(s) {', '.join(missing)} not found")
+        # Stores with an upload phase (DjangoAttachmentStore) make sure the bytes are there.
+        ensure_uploaded = getattr(self.attachment_store, "ensure_uploaded", None)
+        if ensure_uploaded is not None:
+            await ensure_uploaded(attachment_ids, context)
 
     async def _check_turn_target(self, request: ChatKitReq, context: ChatKitContext) -> None:
         """The item a turn op names must exist in the thread and be of the right kind."""
@@ -187,9 +207,17 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                         400, "invalid_request", "Only a user message can be retried."
                     )
             case ThreadsAddStructuredInputReq():
-                await self.store.load_item(
+                item = await self.store.load_item(
                     request.params.thread_id, request.params.item_id, context
                 )
+                if not isinstance(item, StructuredInputItem):
+                    raise RequestRejected(
+                        400, "invalid_request", "Only a structured input item can be answered."
+                    )
+                if item.status != "pending":
+                    raise RequestRejected(
+                        409, "already_answered", "This structured input was already answered."
+                    )
             case ThreadsCustomActionReq() | ThreadsSyncCustomActionReq():
                 if request.params.item_id is None:
                     return

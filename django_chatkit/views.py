@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
-from django_chatkit.context import context_from_request
+from django_chatkit.context import context_from_request, remember_anonymous_owner
 from django_chatkit.errors import RequestRejected, error_response
 from django_chatkit.loading import get_server
 from django_chatkit.request_body import vet_body
@@ -127,6 +127,7 @@ class ChatKitView(View):
             # (retrying a non-user message, a non-widget action sender, ...).
             return error_response(400, "invalid_request", str(exc))
 
+        await remember_anonymous_owner(context)
         if isinstance(result, StreamingResult):
             return StreamingHttpResponse(
                 cancellable(result), content_type="text/event-stream", headers=SSE_HEADERS

@@ -12,8 +12,7 @@ would, by Alice, Bob or an anonymous visitor (each owning a populated thread, se
   a stream carries no generic ``stream.error`` (a swallowed exception) unless the scripted
   server was told to ``/fail``.
 
-Examples that would hit a bug already reported (``known_bug``) are discarded and counted; each
-such bug has a strict xfail regression test at the end of the module.
+Bugs the fuzz found have regression tests at the end of the module.
 
 Each example runs inside ``transaction.atomic()`` rolled back at the end: the view's ORM work
 runs on this thread's connection (``async_to_sync`` sends thread-sensitive calls back here), so
@@ -38,7 +37,7 @@ from chatkit.types import AttachmentCreateParams, ChatKitReq, FileAttachment, Im
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.test import AsyncClient, override_settings
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AnyUrl
 
@@ -105,7 +104,6 @@ STATS: dict[str, Counter[str]] = {
     "examples": Counter(),
     "5xx": Counter(),
     "outcomes": Counter(),
-    "discarded": Counter(),  # examples that would hit a known bug
 }
 
 
@@ -122,8 +120,6 @@ def fuzz_report():
     lines.append(
         "  outcomes: " + ", ".join(f"{key} x{n}" for key, n in STATS["outcomes"].most_common())
     )
-    discarded = ", ".join(f"{bug} x{n}" for bug, n in sorted(STATS["discarded"].items()))
-    lines.append(f"  discarded as known bugs: {discarded or 'none'}")
     print("\n".join(lines))
 
 
@@ -224,38 +220,6 @@ def fuzz_world(alice, bob) -> FuzzWorld:
     )
 
 
-# -- known bugs -----------------------------------------------------------------------------------
-# Reported, not fixed here (django_chatkit is not ours to change). Examples that would trigger
-# them are discarded by the fuzz tests (assume), and each has a strict xfail regression test at
-# the end of this module: when a fix lands, that test XPASSes (fails) as a reminder to delete
-# its entry here and its xfail marker.
-
-
-def known_bug(world: FuzzWorld, client: str, config: str, data: Any) -> str | None:
-    if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
-        return None
-    op, params = data.get("type"), data["params"]
-    if op == "threads.add_structured_input":
-        # BUG-2: an item of the thread that is not a pending structured input passes the checks
-        # and the SDK raises ValueError mid-stream, after the 200.
-        thread, item = params.get("thread_id"), params.get("item_id")
-        items = world.threads[client].get(thread) if isinstance(thread, str) else None
-        if (
-            items
-            and isinstance(item, str)
-            and item in items
-            and item not in world.pending_forms
-            and thread not in world.locked_threads
-        ):
-            return "BUG-2"
-    if op == "attachments.create" and config == "attachments" and ON_POSTGRES:
-        # BUG-3: a MIME type longer than Attachment.mime_type's 255 characters is a DataError.
-        mime_type = params.get("mime_type")
-        if isinstance(mime_type, str) and len(mime_type) > 255:
-            return "BUG-3"
-    return None
-
-
 # -- sending one example --------------------------------------------------------------------------
 
 
@@ -352,10 +316,6 @@ def check_outcome(
 def run_example(test: str, world: FuzzWorld, common: tuple[str, str], body: bytes) -> None:
     """Send ``body`` as ``client`` under ``config`` (``common``) and check every property."""
     client, config = common
-    bug = known_bug(world, client, config, _parsed(body))
-    if bug is not None:
-        STATS["discarded"][bug] += 1
-    assume(bug is None)
     STATS["examples"][test] += 1
     outcome, before, after = exchange_and_rollback(world.clients[client], config, body)
     where = f"client={client} config={config} body={body[:2000]!r}"
@@ -888,7 +848,7 @@ def test_fuzz_well_typed_requests(fuzz_world, common, how, data):
     run_example("well_typed_requests", fuzz_world, common, encode(body, how))
 
 
-# -- bugs found by the fuzz: regression tests (strict xfail while unfixed) --------------------
+# -- bugs the fuzz found: regression tests ------------------------------------------------------
 
 
 def _alice_world(alice: Any, config: str = "anonymous_allowed") -> tuple[ChatKitHttp, World]:
@@ -934,12 +894,8 @@ def test_bug_1_deep_nesting_is_refused_not_a_server_error(alice, body):
     _assert_no_server_error(http, "anonymous_allowed", body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-2: structured input aimed at a non-form item raises ValueError mid-stream",
-)
 @pytest.mark.parametrize("role", ["user_msg", "assistant_msg", "widget", "tool_call"])
-def test_known_bug_2_structured_input_on_another_item_kind(alice, role):
+def test_bug_2_structured_input_on_another_item_kind_is_a_4xx(alice, role):
     http, world = _alice_world(alice)
     body = {
         "type": "threads.add_structured_input",
@@ -952,11 +908,7 @@ def test_known_bug_2_structured_input_on_another_item_kind(alice, role):
     _assert_no_server_error(http, "anonymous_allowed", body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG-2: answering an already answered structured input raises ValueError mid-stream",
-)
-def test_known_bug_2_structured_input_answered_twice(alice):
+def test_bug_2_structured_input_answered_twice_is_a_4xx(alice):
     http, world = _alice_world(alice)
     body = {
         "type": "threads.add_structured_input",
@@ -972,12 +924,7 @@ def test_known_bug_2_structured_input_answered_twice(alice):
     _assert_no_server_error(http, "anonymous_allowed", body)
 
 
-@pytest.mark.xfail(
-    ON_POSTGRES,
-    strict=True,
-    reason="BUG-3: a MIME type over 255 characters overflows Attachment.mime_type (DataError)",
-)
-def test_known_bug_3_long_mime_type(alice):
+def test_bug_3_long_mime_type_is_a_4xx(alice):
     http, _ = _alice_world(alice, "attachments")
     body = {
         "type": "attachments.create",
@@ -986,10 +933,6 @@ def test_known_bug_3_long_mime_type(alice):
     _assert_no_server_error(http, "attachments", body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ISSUE-4: a rejected request from a new anonymous visitor still creates a session",
-)
-def test_known_issue_4_rejected_anonymous_request_writes_a_session(db):
+def test_issue_4_rejected_anonymous_request_writes_no_session(db):
     http = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))  # a visitor's first request
     _assert_no_server_error(http, "anonymous_allowed", b"{not json")
