@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 
 _END = object()
 
 
-async def cancellable(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
     """Yield ``stream``'s chunks, produced by a task of their own.
 
     The SDK stores a partial answer only when ``asyncio.CancelledError`` reaches its generator

@@ -8,7 +8,7 @@ from example_project import offline
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"offline": offline.running(), "model": settings.OPENAI_MODEL}
+    context = {"offline": offline.running(), "model": getattr(settings, "OPENAI_MODEL", "")}
     return render(request, "home.html", context)
 
 

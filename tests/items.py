@@ -40,7 +40,7 @@ from chatkit.types import (
     WorkflowItem,
 )
 from chatkit.widgets import WidgetRoot
-from pydantic import TypeAdapter
+from pydantic import AnyUrl, TypeAdapter
 
 WIDGET_JSON = {
     "type": "Card",
@@ -92,7 +92,7 @@ def every_item(thread_id: str, start: datetime | None = None) -> list[ThreadItem
                     id="atc_img",
                     name="p.png",
                     mime_type="image/png",
-                    preview_url="data:image/png;base64,iVBORw0KGgo=",
+                    preview_url=AnyUrl("data:image/png;base64,iVBORw0KGgo="),
                 ),
             ],
             quoted_text="quoted",

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from chatkit.actions import Action
 from chatkit.types import (
-    Action,
     AssistantMessageContent,
     AssistantMessageContentPartAdded,
     AssistantMessageContentPartDone,

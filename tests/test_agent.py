@@ -95,7 +95,7 @@ class TestOneTurn:
         assert len(deltas) == 6  # word by word, as streamed by the fake
         assert types[-2:] == ["thread.item.done", "thread.updated"]
         assert reply.answer == "It is sunny in Paris today."
-        assert reply.events[-1].thread.title == "Weather in Paris"
+        assert reply.thread.title == "Weather in Paris"
 
         thread_id = reply.thread_id
         assert await stored(thread_id) == [
@@ -112,6 +112,7 @@ class TestOneTurn:
             120,
             7,
         )
+        assert run.first_token_at is not None and run.finished_at is not None
         assert run.started_at <= run.first_token_at <= run.finished_at
         [title_run] = await runs(thread_id, "title")
         assert (title_run.model, title_run.status, title_run.input_tokens) == (
@@ -134,7 +135,7 @@ class TestOneTurn:
         [answer_request] = [r for r in fake.requests if is_answer(r)]
         [title_request] = [r for r in fake.requests if is_title(r)]
         assert answer_request.finished_at < title_request.finished_at  # answered first
-        assert reply.answer == "Quick." and reply.events[-1].thread.title == "Slow title"
+        assert reply.answer == "Quick." and reply.thread.title == "Slow title"
 
     async def test_a_title_the_user_chose_is_kept(self, fake, chat):
         fake.queue(answer("One."), answer("Two."))
@@ -151,7 +152,7 @@ class TestOneTurn:
         reply = await chat.create_thread(
             "Could you   help me write a cover letter for a job as a baker in Lyon, please?"
         )
-        title = reply.events[-1].thread.title
+        title = reply.thread.title
         assert title == "Could you help me write a cover letter for a job as a baker…"
         [title_run] = await runs(reply.thread_id, "title")
         assert (title_run.status, title_run.error_code) == ("failed", "upstream_500")

@@ -28,7 +28,7 @@ def test_e001_chatkit_module_is_not_the_sdk(monkeypatch):
     monkeypatch.setitem(sys.modules, "chatkit.server", impostor)
     messages = check_sdk_installed(None)
     assert ids(messages) == ["chatkit.E001"]
-    assert "django-chatkit" in messages[0].hint
+    assert messages[0].hint and "django-chatkit" in messages[0].hint
 
 
 def test_e001_quiet_with_the_real_sdk():

@@ -38,7 +38,7 @@ async def test_the_offline_demo_model_answers_through_the_agent_pipeline(alice):
     assert reply.error is None, reply.error
     assert reply.answer.startswith("(offline demo model) You said: “hello there”.")
     assert "OPENAI_API_KEY" in reply.answer
-    assert reply.events[-1].thread.title == "hello there"
+    assert reply.thread is not None and reply.thread.title == "hello there"
     deltas = [e for e in reply.events if e.type == "thread.item.updated"]
     assert len(deltas) > 10  # streamed word by word
     thread_id = reply.thread_id

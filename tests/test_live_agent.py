@@ -69,6 +69,7 @@ def test_disconnect_mid_answer_cancels_everything_and_keeps_the_partial_text(kin
             run = wait_for(cancelled_run, describe=server.describe)
             [upstream] = fake.wait_for_requests(1, timeout=5)
             assert upstream.disconnected and not upstream.completed
+            assert upstream.finished_at is not None
             assert upstream.finished_at - upstream.started_at < 0.05 * len(WORDS) / 2
 
             items = wait_for(

@@ -56,7 +56,7 @@ class Browser:
         )
         assert response.status_code == 200, response.content
         if response.streaming:
-            return async_to_sync(read_events)(response.streaming_content)
+            return async_to_sync(read_events)(response.streaming_content)  # type: ignore[attr-defined]
         return [json.loads(response.content)]
 
     def count(self, op: str, **params: Any) -> tuple[int, list[dict[str, Any]]]:

@@ -10,9 +10,11 @@ from typing import Any
 from chatkit.types import (
     AssistantMessageItem,
     ErrorEvent,
+    Thread,
     ThreadCreatedEvent,
     ThreadItemDoneEvent,
     ThreadStreamEvent,
+    ThreadUpdatedEvent,
 )
 from django.test import AsyncClient
 from django.urls import reverse
@@ -42,6 +44,14 @@ class ChatKitResponse:
     headers: dict[str, str]
     data: Any = None
     events: list[ThreadStreamEvent] = field(default_factory=list)
+
+    @property
+    def thread(self) -> Thread | None:
+        """The thread as last sent in this stream (``thread.created`` / ``thread.updated``)."""
+        threads = [
+            e.thread for e in self.events if isinstance(e, ThreadCreatedEvent | ThreadUpdatedEvent)
+        ]
+        return threads[-1] if threads else None
 
     @property
     def thread_id(self) -> str | None:
