@@ -12,12 +12,16 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
-from django_chatkit.conf import DEFAULTS, DOTTED_PATH_SETTINGS
+from django_chatkit.attachments.checks import attachment_setting_errors, presigned_upload_warnings
+from django_chatkit.conf import DEFAULTS, DEV_DOMAIN_KEY, DOTTED_PATH_SETTINGS
 
 _POSITIVE_INTS = (
     "MAX_REQUEST_BYTES",
     "MAX_PAGE_SIZE",
     "HISTORY_ITEMS",
+    "LOAD_TIMEOUT_MS",
+    "UPLOAD_TOKEN_MAX_AGE",
+    "ORPHAN_UPLOAD_MAX_AGE",
 )
 _OPTIONAL_POSITIVE_INTS = ("REQUESTS_PER_MINUTE", "TOKENS_PER_DAY")
 _POSITIVE_NUMBERS = ("OPENAI_CONNECT_TIMEOUT", "OPENAI_READ_TIMEOUT")
@@ -76,6 +80,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     errors.extend(_check_server_class(value.get("SERVER", DEFAULTS["SERVER"])))
     errors.extend(_check_agent(value.get("AGENT", DEFAULTS["AGENT"])))
     errors.extend(_check_numbers(value))
+    errors.extend(_check_widget(value))
+    errors.extend(attachment_setting_errors(value))
+    errors.extend(presigned_upload_warnings(value))
     quota_cache = value.get("QUOTA_CACHE", DEFAULTS["QUOTA_CACHE"])
     if quota_cache not in settings.CACHES:
         errors.append(
@@ -112,6 +119,33 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
     return [
         Error(f"CHATKIT[{key!r}] must be {expected}, not {number!r}.", id="chatkit.E006")
         for key, number, expected in problems
+    ]
+
+
+def _check_widget(value: dict[str, Any]) -> list[CheckMessage]:
+    """The widget's settings: WIDGET (validated as the tag validates it), DOMAIN_KEY, CDN_URL."""
+    from django_chatkit.widget import widget_problems
+
+    widget = value.get("WIDGET", {})
+    problems = (
+        widget_problems({**DEFAULTS["WIDGET"], **widget})
+        if isinstance(widget, dict)
+        else [f"must be a dict, not {type(widget).__name__}."]
+    )
+    messages = [f"CHATKIT['WIDGET']: {problem}" for problem in problems]
+    domain_key = value.get("DOMAIN_KEY", DEFAULTS["DOMAIN_KEY"])
+    if not isinstance(domain_key, str):
+        messages.append(f"CHATKIT['DOMAIN_KEY'] must be a string, not {domain_key!r}.")
+    cdn_url = value.get("CDN_URL", DEFAULTS["CDN_URL"])
+    if not isinstance(cdn_url, str) or not cdn_url.startswith(("https://", "/")):
+        messages.append(f"CHATKIT['CDN_URL'] must be an https:// URL, not {cdn_url!r}.")
+    return [
+        Error(
+            message,
+            hint="See the widget settings in docs/settings.md.",
+            id="chatkit.E009",
+        )
+        for message in messages
     ]
 
 
@@ -190,5 +224,28 @@ def check_served_over_asgi(
                 "check if you already serve ASGI another way."
             ),
             id="chatkit.W001",
+        )
+    ]
+
+
+@register(Tags.security)
+def check_domain_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """A public site needs the domain key registered for it: ChatKit refuses the placeholder."""
+    value = getattr(settings, "CHATKIT", {})
+    if settings.DEBUG or not isinstance(value, dict):
+        return []
+    domain_key = value.get("DOMAIN_KEY", DEFAULTS["DOMAIN_KEY"])
+    if isinstance(domain_key, str) and domain_key.strip() and domain_key != DEV_DOMAIN_KEY:
+        return []
+    return [
+        Warning(
+            "CHATKIT['DOMAIN_KEY'] is unset or the development placeholder while DEBUG is off: "
+            "the {% chatkit %} widget will not load on a public host.",
+            hint=(
+                "Register the site's domain on the OpenAI platform (Settings > Security > "
+                "Domain allowlist) and set CHATKIT['DOMAIN_KEY'] to its key (domain_pk_...). "
+                "Silence this check if the site does not use the widget."
+            ),
+            id="chatkit.W002",
         )
     ]

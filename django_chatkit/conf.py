@@ -9,6 +9,9 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+# The development placeholder of DOMAIN_KEY: fine on localhost, not on a public host.
+DEV_DOMAIN_KEY = "domain_pk_localhost_dev"
+
 DEFAULTS: dict[str, Any] = {
     # Dotted path to the ChatKitServer subclass answering the endpoint (one instance per process).
     "SERVER": "django_chatkit.agent_server.AgentChatKitServer",
@@ -51,6 +54,14 @@ DEFAULTS: dict[str, Any] = {
     },
     # Seconds an upload URL (its signed token) stays valid after attachments.create.
     "UPLOAD_TOKEN_MAX_AGE": 300,
+    # Origins that may upload cross-origin (CORS): the ChatKit iframe's. Same-origin always may.
+    "UPLOAD_ALLOWED_ORIGINS": ["https://cdn.platform.openai.com"],
+    # With django-storages' S3 backend: the browser PUTs straight to S3 through a presigned URL,
+    # and the object is verified when a message first uses it. False: uploads go through the site.
+    "S3_PRESIGNED_UPLOADS": False,
+    # Seconds after which chatkit_cleanup_uploads removes an attachment that never finished
+    # uploading or was never sent in a message (and its files).
+    "ORPHAN_UPLOAD_MAX_AGE": 24 * 60 * 60,
     # Per-owner quotas, shared by all workers through the Django cache. None: unlimited.
     "REQUESTS_PER_MINUTE": None,
     "TOKENS_PER_DAY": None,
@@ -63,6 +74,32 @@ DEFAULTS: dict[str, Any] = {
     "MAX_REQUEST_BYTES": 1024 * 1024,
     # Largest page a client may ask for in threads.list / items.list.
     "MAX_PAGE_SIZE": 100,
+    # The {% chatkit %} widget. Defaults of its options; each tag argument replaces one key.
+    # docs/settings.md and the README list what each one does.
+    "WIDGET": {
+        "theme": "light",  # "light", "dark", or a ChatKit theme dict (camelCase keys)
+        "accent": None,  # a CSS color, or {"primary": color, "level": 0-3}
+        "radius": None,  # "pill", "round", "soft", "sharp"; None: ChatKit's default
+        "density": None,  # "compact", "normal", "spacious"; None: ChatKit's default
+        "greeting": "",  # start screen text; "": ChatKit's default
+        "prompts": [],  # starter prompts: strings, or {"label", "prompt", "icon"} dicts
+        "placeholder": "",  # composer placeholder; "": ChatKit's default
+        "locale": None,  # e.g. "fr-FR"; None: the browser's language
+        "height": "600px",  # CSS height of the element (an int means pixels)
+        "history": True,  # the thread history panel (with rename and delete)
+        "feedback": True,  # thumbs up/down under answers (stored as Feedback rows)
+        "retry": True,  # the retry button under answers
+        "disclaimer": "",  # markdown shown under the composer
+        "remember_thread": True,  # reopen the user's current thread on their next visit
+        "options": {},  # any other ChatKit options, deep-merged last (camelCase keys)
+    },
+    # The key of the site's domain, registered on the OpenAI platform (Settings > Security >
+    # Domain allowlist). Any non-empty value works on localhost; a public host needs a real one.
+    "DOMAIN_KEY": DEV_DOMAIN_KEY,
+    # The ChatKit web component's script. OpenAI serves it only from its CDN.
+    "CDN_URL": "https://cdn.platform.openai.com/deployments/chatkit/chatkit.js",
+    # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
+    "LOAD_TIMEOUT_MS": 15000,
 }
 
 
@@ -166,8 +203,41 @@ class ChatKitSettings:
         return int(self._get("UPLOAD_TOKEN_MAX_AGE"))
 
     @property
+    def UPLOAD_ALLOWED_ORIGINS(self) -> list[str]:
+        return [str(origin) for origin in self._get("UPLOAD_ALLOWED_ORIGINS") or ()]
+
+    @property
+    def S3_PRESIGNED_UPLOADS(self) -> bool:
+        return bool(self._get("S3_PRESIGNED_UPLOADS"))
+
+    @property
+    def ORPHAN_UPLOAD_MAX_AGE(self) -> int:
+        return int(self._get("ORPHAN_UPLOAD_MAX_AGE"))
+
+    @property
     def QUOTA_CACHE(self) -> str:
         return str(self._get("QUOTA_CACHE"))
+
+    @property
+    def WIDGET(self) -> dict[str, Any]:
+        """The widget option defaults, user values merged over ours key by key."""
+        value = self._get("WIDGET")
+        merged = dict(DEFAULTS["WIDGET"])
+        if isinstance(value, dict):
+            merged.update(value)
+        return merged
+
+    @property
+    def DOMAIN_KEY(self) -> str:
+        return str(self._get("DOMAIN_KEY") or "")
+
+    @property
+    def CDN_URL(self) -> str:
+        return str(self._get("CDN_URL"))
+
+    @property
+    def LOAD_TIMEOUT_MS(self) -> int:
+        return int(self._get("LOAD_TIMEOUT_MS"))
 
 
 chatkit_settings = ChatKitSettings()

@@ -24,8 +24,15 @@ def get_server() -> DjangoChatKitServer:
 
 
 def get_attachment_store() -> Any:
+    """``ATTACHMENT_STORE`` when set; else the built-in store if attachments are enabled."""
     path = chatkit_settings.ATTACHMENT_STORE
-    return import_string(path)() if path else None
+    if path:
+        return import_string(path)()
+    if chatkit_settings.ATTACHMENTS["ENABLED"]:
+        from django_chatkit.attachments.store import DjangoAttachmentStore
+
+        return DjangoAttachmentStore()
+    return None
 
 
 @receiver(setting_changed)

@@ -114,16 +114,37 @@ class ThreadItem(models.Model):
         return f"{self.type} {self.item_id}"
 
 
+class AttachmentStatus(models.TextChoices):
+    # Created by attachments.create, waiting for its bytes (two-phase upload).
+    PENDING = "pending", _("Pending upload")
+    READY = "ready", _("Ready")
+
+
 class Attachment(OwnedModel):
     id = models.CharField(primary_key=True, max_length=ID_LENGTH)
     thread = models.ForeignKey(
         Thread, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
     )
     type = models.CharField(_("type"), max_length=16)  # "file" | "image"
+    # The client's file name, kept for display only: storage names are generated.
     name = models.TextField(_("name"))
     mime_type = models.CharField(_("MIME type"), max_length=255)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     payload = models.JSONField()
+    # Rows saved by other attachment stores have no upload phase: they are ready as saved.
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=AttachmentStatus.choices,
+        default=AttachmentStatus.READY,
+    )
+    # Where the verified bytes are: a STORAGES alias and a generated name within it.
+    storage_alias = models.CharField(_("storage alias"), max_length=64, blank=True, default="")
+    storage_name = models.CharField(_("storage name"), max_length=1024, blank=True, default="")
+    # Presigned S3 uploads: where the browser puts the bytes before they are verified.
+    incoming_name = models.CharField(_("incoming name"), max_length=1024, blank=True, default="")
+    size = models.PositiveBigIntegerField(_("size"), null=True, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("attachment")
@@ -135,6 +156,8 @@ class Attachment(OwnedModel):
                 name="chatkit_attachment_anon",
                 condition=Q(user__isnull=True),
             ),
+            # Orphan cleanup: old pending uploads and uploads never sent.
+            models.Index(fields=["status", "created_at"], name="chatkit_attachment_status"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,9 +1,12 @@
 from django.urls import path
 
+from django_chatkit.attachments.views import DownloadView, UploadView
 from django_chatkit.views import ChatKitView
 
 app_name = "chatkit"
 
 urlpatterns = [
     path("", ChatKitView.as_view(), name="endpoint"),
+    path("attachments/<str:attachment_id>/upload/", UploadView.as_view(), name="upload"),
+    path("attachments/<str:attachment_id>/", DownloadView.as_view(), name="download"),
 ]

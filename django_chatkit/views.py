@@ -61,7 +61,7 @@ def _warn_if_not_asgi(request: HttpRequest) -> None:
         _warned_not_asgi = True
         logger.warning(
             "ChatKit is served over WSGI: streamed answers are buffered until complete. "
-            "Serve the site with an ASGI server (daphne, uvicorn); see check chatkit.W004."
+            "Serve the site with an ASGI server (daphne, uvicorn); see check chatkit.W001."
         )
 
 

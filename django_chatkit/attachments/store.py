@@ -1,0 +1,143 @@
+"""DjangoAttachmentStore: ChatKit's ``AttachmentStore`` over a Django ``STORAGES`` alias.
+
+Two-phase upload: ``attachments.create`` makes a *pending* row and answers with an upload
+descriptor; the bytes then go either to this site's upload view (a signed, single-use token in
+the URL authorises them) or, with ``S3_PRESIGNED_UPLOADS`` on django-storages' S3 backend,
+straight to S3 through a presigned PUT, verified when a message first uses the attachment.
+Either way the row becomes *ready* only once its bytes have been checked and stored.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from chatkit.store import AttachmentStore, NotFoundError
+from chatkit.types import (
+    Attachment,
+    AttachmentCreateParams,
+    AttachmentUploadDescriptor,
+    FileAttachment,
+    ImageAttachment,
+)
+from django.urls import reverse
+
+from django_chatkit import models
+from django_chatkit.attachments import storage, uploads
+from django_chatkit.attachments.options import limits
+from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
+from django_chatkit.attachments.tokens import make_upload_token
+from django_chatkit.attachments.validation import Declared, check_declared
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import ChatKitContext
+from django_chatkit.errors import RequestRejected
+from django_chatkit.ids import new_typed_id
+from django_chatkit.serialization import attachment_row_values
+
+
+class DjangoAttachmentStore(AttachmentStore[ChatKitContext]):
+    """Files in ``STORAGES[CHATKIT["STORAGE"]]``, rows in ``Attachment``, scoped by owner."""
+
+    def generate_attachment_id(self, mime_type: str, context: ChatKitContext) -> str:
+        return new_typed_id("attachment")
+
+    async def create_attachment(
+        self, input: AttachmentCreateParams, context: ChatKitContext
+    ) -> Attachment:
+        current = limits()
+        declared = check_declared(input.name, input.mime_type, input.size, current)
+        attachment_id = self.generate_attachment_id(declared.mime_type, context)
+        alias = chatkit_settings.STORAGE
+        incoming = ""
+        if chatkit_settings.S3_PRESIGNED_UPLOADS and storage.is_s3(storage.get_storage(alias)):
+            incoming = storage.new_name(attachment_id, "", incoming=True)
+            url = await sync_to_async(storage.presigned_put, thread_sensitive=False)(
+                alias, incoming, declared.mime_type, chatkit_settings.UPLOAD_TOKEN_MAX_AGE
+            )
+            descriptor = AttachmentUploadDescriptor(
+                url=url,  # type: ignore[arg-type]
+                method="PUT",
+                headers={"Content-Type": declared.mime_type},
+            )
+        else:
+            descriptor = AttachmentUploadDescriptor(
+                url=self.upload_url(attachment_id, context),  # type: ignore[arg-type]
+                method="POST",
+            )
+        attachment = _new_attachment(attachment_id, declared, descriptor)
+        await sync_to_async(_insert_pending)(attachment, alias, incoming, context)
+        return attachment
+
+    def upload_url(self, attachment_id: str, context: ChatKitContext) -> str:
+        """The absolute URL of this site's upload view for the attachment, token included."""
+        if context.request is None:
+            raise RuntimeError(
+                "DjangoAttachmentStore needs the request in the context to build an upload URL."
+            )
+        path = reverse("chatkit:upload", kwargs={"attachment_id": attachment_id})
+        query = urlencode({"token": make_upload_token(attachment_id, context.owner)})
+        return f"{context.request.build_absolute_uri(path)}?{query}"
+
+    async def delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
+        # Only the ownership check: DjangoStore deletes the row next, and deleting a row
+        # removes its files once the transaction commits (django_chatkit.attachments.lifecycle).
+        exists = await models.Attachment.objects.filter(
+            id=attachment_id, **context.owner.filter()
+        ).aexists()
+        if not exists:
+            raise NotFoundError(f"Attachment {attachment_id} not found")
+
+    async def ensure_uploaded(self, attachment_ids: list[str], context: ChatKitContext) -> None:
+        """Called before a message uses ``attachment_ids``: each must have its bytes.
+
+        Presigned S3 uploads are verified and completed here; an attachment still waiting
+        for an upload to this site is refused (409).
+        """
+        if not attachment_ids:
+            return
+        pending = await sync_to_async(uploads.pending_rows)(attachment_ids, context.owner)
+        current = limits()
+        for upload in pending:
+            if not upload.incoming_name:
+                raise RequestRejected(
+                    409,
+                    "attachment_not_uploaded",
+                    f"Attachment {upload.id} has not been uploaded yet.",
+                )
+            try:
+                await uploads.finish_incoming(upload, current)
+            except RequestRejected as exc:
+                if exc.code != "upload_already_used":  # a concurrent request completed it
+                    raise
+
+
+def _new_attachment(
+    attachment_id: str, declared: Declared, descriptor: AttachmentUploadDescriptor
+) -> Attachment:
+    if declared.is_image:
+        return ImageAttachment(
+            id=attachment_id,
+            name=declared.name,
+            mime_type=declared.mime_type,
+            upload_descriptor=descriptor,
+            preview_url=PLACEHOLDER_PREVIEW,  # type: ignore[arg-type]
+        )
+    return FileAttachment(
+        id=attachment_id,
+        name=declared.name,
+        mime_type=declared.mime_type,
+        upload_descriptor=descriptor,
+    )
+
+
+def _insert_pending(
+    attachment: Attachment, alias: str, incoming: str, context: ChatKitContext
+) -> None:
+    models.Attachment.objects.create(
+        id=attachment.id,
+        status=models.AttachmentStatus.PENDING,
+        storage_alias=alias,
+        incoming_name=incoming,
+        **context.owner.fields(),
+        **attachment_row_values(attachment),
+    )

@@ -1,0 +1,181 @@
+"""What an upload is allowed to be, judged on its name and size first, then on its real bytes.
+
+The declared MIME type and the file name's extension are only claims. The bytes decide: a
+binary format must be sniffed (``filetype``, magic numbers) as exactly the declared type, an
+image must also open and decode with Pillow, and a text type must be UTF-8 without NUL bytes
+and without the signature of any binary format.
+"""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import IO
+
+import filetype  # type: ignore[import-untyped]
+from PIL import Image, ImageOps
+
+from django_chatkit.attachments.options import Limits
+from django_chatkit.errors import RequestRejected
+
+SNIFF_BYTES = 8192
+# Decoding an image costs memory per pixel, whatever its file size: refuse the huge ones.
+MAX_IMAGE_PIXELS = 50_000_000
+# Non-"text/*" types whose content is checked as UTF-8 text.
+TEXT_TYPES = frozenset({"application/json"})
+MAX_NAME_LENGTH = 255
+
+_SNIFFABLE = frozenset(kind.mime for kind in filetype.types)
+# Images are decoded at most about this size (JPEG decodes at a reduced scale) for the preview.
+DECODE_SIDE = 512
+
+
+def is_text_type(mime_type: str) -> bool:
+    return mime_type.startswith("text/") or mime_type in TEXT_TYPES
+
+
+def is_image_type(mime_type: str) -> bool:
+    return mime_type.startswith("image/")
+
+
+def can_verify(mime_type: str) -> bool:
+    """Whether uploads of this type can be checked on their bytes (a check refuses the others)."""
+    if is_text_type(mime_type):
+        return True
+    if is_image_type(mime_type):
+        Image.init()
+        return mime_type in _SNIFFABLE and mime_type in set(Image.MIME.values())
+    return mime_type in _SNIFFABLE
+
+
+def unsupported(message: str) -> RequestRejected:
+    return RequestRejected(415, "unsupported_type", message)
+
+
+def clean_name(name: str) -> str:
+    """The client's file name as display metadata: its last path part, printable, bounded."""
+    last = PurePosixPath(name.replace("\\", "/")).name
+    printable = "".join(ch for ch in last if unicodedata.category(ch)[0] != "C").strip()
+    if printable in {"", ".", ".."}:
+        return "file"
+    return printable[:MAX_NAME_LENGTH]
+
+
+def extension_of(name: str) -> str:
+    return PurePosixPath(name).suffix.lower()
+
+
+@dataclass(frozen=True)
+class Declared:
+    name: str
+    mime_type: str
+    size: int
+
+    @property
+    def is_image(self) -> bool:
+        return is_image_type(self.mime_type)
+
+
+def check_declared(name: str, mime_type: str, size: int, limits: Limits) -> Declared:
+    """Vet ``attachments.create``'s claims before any byte is sent."""
+    mime = mime_type.split(";")[0].strip().lower()
+    clean = clean_name(name)
+    if mime not in limits.allowed_types:
+        allowed = ", ".join(sorted(limits.allowed_types)) or "none"
+        raise unsupported(
+            f"Files of type {mime or '(none)'!r} are not accepted (allowed: {allowed})."
+        )
+    extension = extension_of(clean)
+    if extension and extension not in limits.extensions(mime):
+        raise unsupported(
+            f"The extension {extension!r} does not match the type {mime!r} "
+            f"(expected one of: {', '.join(limits.extensions(mime))})."
+        )
+    if size > limits.max_bytes:
+        raise RequestRejected(
+            413, "file_too_large", f"The file is larger than {limits.max_bytes} bytes."
+        )
+    if size <= 0:
+        raise RequestRejected(400, "empty_file", "The file is empty.")
+    return Declared(name=clean, mime_type=mime, size=size)
+
+
+def _head(file: IO[bytes]) -> bytes:
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    file.seek(0)
+    return head
+
+
+def _check_text(file: IO[bytes], declared: str) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    file.seek(0)
+    try:
+        while chunk := file.read(64 * 1024):
+            if b"\x00" in chunk:
+                raise unsupported(f"The file is not {declared} text: it holds NUL bytes.")
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise unsupported(f"The file is not {declared} text: it is not valid UTF-8.") from exc
+    finally:
+        file.seek(0)
+
+
+def _check_image(file: IO[bytes], declared: str) -> Image.Image:
+    """Open, verify and decode the image; return a copy at most DECODE_SIDE pixels wide."""
+    file.seek(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(file) as image:
+                found = Image.MIME.get(image.format or "", "")
+                width, height = image.size
+                if found != declared:
+                    raise unsupported(f"The file is not a {declared} image.")
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise RequestRejected(
+                        413,
+                        "image_too_large",
+                        f"The image has {width}x{height} pixels; at most "
+                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted.",
+                    )
+                image.verify()  # structure and checksums, without decoding
+            file.seek(0)
+            with Image.open(file) as image:
+                image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
+                image.load()  # every pixel decodes: truncated or corrupt data fails here
+                small = ImageOps.exif_transpose(image)  # a copy, upright
+            small.thumbnail((DECODE_SIDE, DECODE_SIDE))
+            return small
+    except RequestRejected:
+        raise
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise RequestRejected(413, "image_too_large", "The image has too many pixels.") from exc
+    except Exception as exc:  # Pillow raises many kinds of errors for broken files
+        raise unsupported(f"The file is not a valid {declared} image.") from exc
+    finally:
+        file.seek(0)
+
+
+def check_content(file: IO[bytes], declared: Declared) -> Image.Image | None:
+    """Raise :class:`RequestRejected` unless the bytes really are of the declared type.
+
+    For an image, return it decoded and downscaled (the preview is made from it).
+    """
+    mime = declared.mime_type
+    sniffed = filetype.guess_mime(_head(file))
+    if is_text_type(mime):
+        if sniffed is not None:
+            raise unsupported(f"The file is not {mime} text: its content is {sniffed}.")
+        _check_text(file, mime)
+        return None
+    if sniffed != mime:
+        found = sniffed or "of an unknown type"
+        raise unsupported(f"The file was declared as {mime}, but its content is {found}.")
+    if is_image_type(mime):
+        return _check_image(file, mime)
+    return None

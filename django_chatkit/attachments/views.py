@@ -1,0 +1,229 @@
+"""The upload view (two-phase uploads, token-authorised, CORS for the ChatKit iframe) and the
+download view (owners and staff)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.utils.decorators import method_decorator
+from django.utils.http import content_disposition_header
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from django_chatkit import models
+from django_chatkit.attachments import storage, uploads
+from django_chatkit.attachments.options import limits
+from django_chatkit.attachments.receiving import receive_upload, too_large
+from django_chatkit.attachments.tokens import read_upload_token
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import context_from_request
+from django_chatkit.errors import RequestRejected, error_response
+
+# Room for the multipart envelope around a file of the largest accepted size.
+MULTIPART_OVERHEAD = 64 * 1024
+CORS_METHODS = "POST, PUT"
+CORS_HEADERS = "Content-Type"
+CORS_MAX_AGE = "600"
+
+
+def _origin_allowed(request: HttpRequest, origin: str) -> bool:
+    same_origin = f"{request.scheme}://{request.get_host()}"
+    return origin == same_origin or origin in chatkit_settings.UPLOAD_ALLOWED_ORIGINS
+
+
+def _cors(request: HttpRequest) -> dict[str, str] | None:
+    """CORS headers for this request (none when it has no Origin), or None when refused.
+
+    The token in the URL is the credential: no cookies are invited (no Allow-Credentials).
+    """
+    origin = request.headers.get("Origin")
+    if not origin:
+        return {}
+    if not _origin_allowed(request, origin):
+        return None
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def _origin_refused() -> HttpResponse:
+    return error_response(
+        403,
+        "origin_not_allowed",
+        "Uploads from this origin are not allowed (UPLOAD_ALLOWED_ORIGINS).",
+    )
+
+
+def _json(attachment: Any) -> HttpResponse:
+    body = attachment.model_dump_json(
+        by_alias=True, exclude_none=True, context={"exclude_metadata": True}
+    )
+    return HttpResponse(body, content_type="application/json")
+
+
+async def _done(response: HttpResponseBase) -> HttpResponseBase:
+    return response
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # authorised by the signed token, not cookies
+class UploadView(View):
+    """Receives the bytes of a pending attachment: POST (multipart ``file``) or PUT (raw body)."""
+
+    http_method_names = ["post", "put", "options"]
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = error_response(405, "method_not_allowed", "Upload with POST or PUT.")
+        response["Allow"] = "POST, PUT, OPTIONS"
+        return _done(response)
+
+    async def options(  # type: ignore[override]
+        self, request: HttpRequest, attachment_id: str
+    ) -> HttpResponseBase:
+        cors = _cors(request)
+        if cors is None:
+            return _origin_refused()
+        response = HttpResponse(status=204)
+        response["Allow"] = "POST, PUT, OPTIONS"
+        if cors:
+            cors.update(
+                {
+                    "Access-Control-Allow-Methods": CORS_METHODS,
+                    "Access-Control-Allow-Headers": CORS_HEADERS,
+                    "Access-Control-Max-Age": CORS_MAX_AGE,
+                }
+            )
+        for name, value in cors.items():
+            response[name] = value
+        return response
+
+    async def post(self, request: HttpRequest, attachment_id: str) -> HttpResponseBase:
+        cors = _cors(request)
+        if cors is None:
+            return _origin_refused()
+        try:
+            response: HttpResponseBase = _json(await self._upload(request, attachment_id))
+        except RequestRejected as exc:
+            response = error_response(exc.status, exc.code, exc.message)
+        for name, value in cors.items():
+            response[name] = value
+        return response
+
+    put = post
+
+    async def _upload(self, request: HttpRequest, attachment_id: str) -> Any:
+        claim = read_upload_token(request.GET.get("token"))
+        # A token for another attachment is answered as a missing id, like any foreign id.
+        if claim.attachment_id != attachment_id:
+            raise uploads.not_found(attachment_id)
+        upload = await sync_to_async(uploads.load_row)(attachment_id)
+        if upload is None or not claim.is_for(upload.owner) or upload.incoming_name:
+            raise uploads.not_found(attachment_id)
+        if upload.status != models.AttachmentStatus.PENDING:
+            raise uploads.not_pending(attachment_id)
+        current = limits()
+        try:
+            declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared_length = 0
+        envelope = MULTIPART_OVERHEAD if request.content_type == "multipart/form-data" else 0
+        if declared_length > current.max_bytes + envelope:
+            raise too_large(current.max_bytes)
+        received = await sync_to_async(receive_upload, thread_sensitive=False)(
+            request, current.max_bytes
+        )
+        try:
+            return await uploads.finish(upload, received, current)
+        finally:
+            received.close()
+
+
+async def _is_reviewer(user: Any) -> bool:
+    if user is None or not (user.is_active and user.is_staff):
+        return False
+    return bool(await user.ahas_perm("django_chatkit.view_attachment"))
+
+
+_DOWNLOAD_FIELDS = ("user_id", "anonymous_key", "name", "mime_type", "type")
+
+
+async def _chunks(handle: Any) -> AsyncIterator[bytes]:
+    read = sync_to_async(handle.read, thread_sensitive=False)
+    try:
+        while chunk := await read(storage.READ_CHUNK):
+            yield chunk
+    finally:
+        await sync_to_async(handle.close, thread_sensitive=False)()
+
+
+def _open(alias: str, name: str) -> tuple[Any, int]:
+    store = storage.get_storage(alias)
+    handle = store.open(name, "rb")
+    return handle, int(store.size(name))
+
+
+class DownloadView(View):
+    """An attachment's file, for its owner and for staff with ``view_attachment`` permission.
+
+    Images are shown inline (they were decoded by Pillow on upload), everything else downloads.
+    On S3 the answer is a redirect to a presigned URL valid for one minute.
+    """
+
+    http_method_names = ["get", "head"]
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        response = error_response(405, "method_not_allowed", "Use GET.")
+        response["Allow"] = "GET, HEAD"
+        return _done(response)
+
+    async def get(self, request: HttpRequest, attachment_id: str) -> HttpResponseBase:
+        context = await context_from_request(
+            request, allow_anonymous=chatkit_settings.ALLOW_ANONYMOUS
+        )
+        if context is None:
+            return error_response(401, "not_authenticated", "Sign in to download attachments.")
+        row = await (
+            models.Attachment.objects.filter(id=attachment_id, status=models.AttachmentStatus.READY)
+            .exclude(storage_name="")
+            .values("storage_alias", "storage_name", *_DOWNLOAD_FIELDS)
+            .afirst()
+        )
+        allowed = row is not None and (context.owner.owns(row) or await _is_reviewer(context.user))
+        if row is None or not allowed:
+            return error_response(404, "not_found", f"Attachment {attachment_id} not found")
+
+        inline = row["type"] == "image" and not request.GET.get("download")
+        disposition = content_disposition_header(not inline, row["name"]) or "attachment"
+        content_type = row["mime_type"]
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        alias, name = row["storage_alias"], row["storage_name"]
+        if storage.is_s3(storage.get_storage(alias)):
+            url = await sync_to_async(storage.presigned_get, thread_sensitive=False)(
+                alias, name, content_type=content_type, disposition=disposition
+            )
+            redirect = HttpResponseRedirect(url)
+            redirect["Cache-Control"] = "private, no-store"
+            return redirect
+        try:
+            handle, size = await sync_to_async(_open, thread_sensitive=False)(alias, name)
+        except FileNotFoundError:
+            return error_response(404, "not_found", f"The file of {attachment_id} is missing.")
+        response: HttpResponseBase
+        if request.method == "HEAD":
+            await sync_to_async(handle.close, thread_sensitive=False)()
+            response = HttpResponse(content_type=content_type)
+        else:
+            response = StreamingHttpResponse(_chunks(handle), content_type=content_type)
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = disposition
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response["Cache-Control"] = "private, no-store"
+        return response

@@ -1,0 +1,66 @@
+"""The two-phase upload as the ChatKit client does it, through the real views.
+
+``attachments.create`` goes through the protocol endpoint with the owner's session; the bytes
+go to the descriptor's URL from a client **without** the site's cookies (as from OpenAI's
+iframe), carrying only what the descriptor says.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import AsyncClient
+
+from tests.conftest import ChatKitHttp
+
+CHATKIT_ORIGIN = "https://cdn.platform.openai.com"
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.content)
+
+
+class Uploader:
+    def __init__(self, http: ChatKitHttp) -> None:
+        self.http = http
+        self.anonymous = AsyncClient()  # no session, no CSRF cookie: the token must suffice
+
+    async def create(self, name: str, mime_type: str, size: int) -> tuple[int, Any]:
+        return await self.http.json("attachments.create", name=name, size=size, mime_type=mime_type)
+
+    async def send(
+        self,
+        url: str,
+        data: bytes,
+        *,
+        raw: bool = False,
+        method: str = "POST",
+        content_type: str = "application/octet-stream",
+        origin: str | None = CHATKIT_ORIGIN,
+        filename: str = "upload.bin",
+        field: str = "file",
+    ) -> Any:
+        headers = {"Origin": origin} if origin else {}
+        call = self.anonymous.put if method == "PUT" else self.anonymous.post
+        if raw:
+            return await call(path_of(url), data=data, content_type=content_type, headers=headers)
+        upload = SimpleUploadedFile(filename, data, content_type=content_type)
+        return await call(path_of(url), {field: upload}, headers=headers)
+
+    async def attach(self, name: str, mime_type: str, data: bytes, **options: Any) -> dict:
+        """Create and upload; return the ready attachment (asserting every step succeeded)."""
+        status, created = await self.create(name, mime_type, len(data))
+        assert status == 200, created
+        response = await self.send(
+            created["upload_descriptor"]["url"], data, content_type=mime_type, **options
+        )
+        assert response.status_code == 200, response.content
+        return body(response)
