@@ -131,4 +131,16 @@ CHATKIT = {
     },
     "REQUESTS_PER_MINUTE": 20,
     "TOKENS_PER_DAY": 200_000,
+    # The {% chatkit %} widget on the home page. On a public host, register the domain on the
+    # OpenAI platform and put its key in CHATKIT_DOMAIN_KEY (check chatkit.W002 reminds you).
+    "DOMAIN_KEY": os.environ.get("CHATKIT_DOMAIN_KEY", "domain_pk_localhost_dev"),
+    "WIDGET": {
+        "greeting": "Ask the demo assistant anything.",
+        "prompts": [
+            {"label": "What time is it?", "prompt": "What time is it?", "icon": "calendar"},
+            {"label": "What can you do?", "prompt": "What can you do?", "icon": "sparkle"},
+        ],
+        "placeholder": "Message the demo assistant",
+        "disclaimer": "A demo: conversations are stored in this site's database.",
+    },
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-
 import tempfile
 
 import dj_database_url
@@ -65,7 +64,8 @@ if os.environ.get("REDIS_URL"):
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The browser tests' page and login form (tests/test_browser.py).
+        "DIRS": [os.path.join(os.path.dirname(__file__), "templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -80,7 +80,8 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-CHATKIT = {"SERVER": "tests.servers.ScriptedServer"}
+# A real-looking DOMAIN_KEY: with DEBUG off, the development placeholder warns (chatkit.W002).
+CHATKIT = {"SERVER": "tests.servers.ScriptedServer", "DOMAIN_KEY": "domain_pk_tests"}
 # Live-server tests hand their CHATKIT settings to the server process as JSON.
 if os.environ.get("CHATKIT_TEST_SETTINGS"):
     CHATKIT = json.loads(os.environ["CHATKIT_TEST_SETTINGS"])

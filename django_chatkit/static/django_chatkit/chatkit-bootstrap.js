@@ -1,0 +1,185 @@
+// django_chatkit: connects each <openai-chatkit> rendered by {% chatkit %} to the Django endpoint.
+//
+// A plain ES module, no build step. For every element it:
+// - waits for OpenAI's script to define the element, and shows a readable message in its place
+//   if that script does not arrive in time (blocked, offline);
+// - calls setOptions once with the options the server rendered (a JSON data block), plus an
+//   api.fetch that sends the session cookie and Django's CSRF token, plus initialThread;
+// - remembers the user's current thread in localStorage, keyed by an owner key the server
+//   renders, so each user of a shared browser gets their own thread back on the next visit;
+// - re-dispatches ChatKit's events as bubbling DOM events the site can listen to anywhere:
+//   chatkit:ready, chatkit:error, chatkit:log, chatkit:response-start, chatkit:response-end,
+//   chatkit:thread-change, chatkit:thread-load-start, chatkit:thread-load-end, chatkit:effect,
+//   chatkit:tool-change; and its own: chatkit:configure (before setOptions; detail.options
+//   may be changed, e.g. to add onClientTool) and chatkit:unavailable.
+
+const RELAYED_EVENTS = {
+  'chatkit.ready': 'chatkit:ready',
+  'chatkit.error': 'chatkit:error',
+  'chatkit.log': 'chatkit:log',
+  'chatkit.response.start': 'chatkit:response-start',
+  'chatkit.response.end': 'chatkit:response-end',
+  'chatkit.thread.change': 'chatkit:thread-change',
+  'chatkit.thread.load.start': 'chatkit:thread-load-start',
+  'chatkit.thread.load.end': 'chatkit:thread-load-end',
+  'chatkit.effect': 'chatkit:effect',
+  'chatkit.tool.change': 'chatkit:tool-change',
+};
+const THREAD_KEY_PREFIX = 'django_chatkit:thread:';
+const DEFAULT_TIMEOUT_MS = 15000;
+const UNAVAILABLE_CLASS = 'django-chatkit-unavailable';
+
+const started = new WeakSet();
+
+function emit(element, type, detail) {
+  element.dispatchEvent(new CustomEvent(type, { bubbles: true, detail }));
+}
+
+// The fetch ChatKit uses for every request to the endpoint: the session cookie goes along
+// (same-origin credentials) and so does the CSRF token, but only to this site's own origin,
+// never to another host (an upload URL on S3, say).
+export function chatkitFetch(csrfToken) {
+  return (input, init = {}) => {
+    const request = input instanceof Request ? input : null;
+    const url = new URL(request ? request.url : String(input), document.baseURI);
+    const headers = new Headers(init.headers ?? request?.headers);
+    if (csrfToken && url.origin === window.location.origin) {
+      headers.set('X-CSRFToken', csrfToken);
+    }
+    return window.fetch(input, { ...init, headers, credentials: 'same-origin' });
+  };
+}
+
+function threadMemory(element) {
+  const owner = element.dataset.chatkitOwner;
+  if (!owner || element.dataset.chatkitRememberThread !== 'true') {
+    return null;
+  }
+  const key = `${THREAD_KEY_PREFIX}${owner}:${element.id}`;
+  // localStorage throws when storage is disabled; the chat then simply forgets.
+  return {
+    get() {
+      try {
+        return window.localStorage.getItem(key);
+      } catch {
+        return null;
+      }
+    },
+    set(threadId) {
+      try {
+        if (threadId) {
+          window.localStorage.setItem(key, threadId);
+        } else {
+          window.localStorage.removeItem(key);
+        }
+      } catch {
+        // Storage disabled or full: nothing to remember with.
+      }
+    },
+  };
+}
+
+function readOptions(element) {
+  const block = document.getElementById(element.dataset.chatkitOptions);
+  if (!block) {
+    throw new Error(`django_chatkit: no options block #${element.dataset.chatkitOptions}`);
+  }
+  return JSON.parse(block.textContent);
+}
+
+// Styled through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' allows
+// (style attributes in the HTML it would block).
+function showUnavailable(element, reason) {
+  if (element.chatkitUnavailable) {
+    return;
+  }
+  const note = document.createElement('div');
+  note.className = UNAVAILABLE_CLASS;
+  note.setAttribute('role', 'alert');
+  note.textContent = element.dataset.chatkitUnavailable || 'The chat could not be loaded.';
+  Object.assign(note.style, {
+    boxSizing: 'border-box',
+    minHeight: '6rem',
+    padding: '1rem 1.25rem',
+    border: '1px solid #d0d0d0',
+    borderRadius: '0.5rem',
+    background: '#fafafa',
+    color: '#333',
+  });
+  element.chatkitUnavailable = note;
+  element.style.display = 'none';
+  element.after(note);
+  emit(element, 'chatkit:unavailable', { reason });
+}
+
+// The script may still arrive after the message was shown (a slow network): use it then.
+function hideUnavailable(element) {
+  const note = element.chatkitUnavailable;
+  if (note) {
+    note.remove();
+    element.chatkitUnavailable = null;
+    element.style.display = 'block';
+  }
+}
+
+function relayEvents(element) {
+  for (const [chatkitName, domName] of Object.entries(RELAYED_EVENTS)) {
+    element.addEventListener(chatkitName, (event) => emit(element, domName, event.detail));
+  }
+}
+
+async function start(element) {
+  const options = readOptions(element);
+  element.style.display = 'block';
+  if (element.dataset.chatkitHeight) {
+    element.style.height = element.dataset.chatkitHeight;
+  }
+  relayEvents(element);
+  const memory = threadMemory(element);
+  if (memory) {
+    element.addEventListener('chatkit.thread.change', (event) => {
+      memory.set(event.detail?.threadId ?? null);
+    });
+  }
+
+  const timeout = Number(element.dataset.chatkitLoadTimeout) || DEFAULT_TIMEOUT_MS;
+  const timer = window.setTimeout(() => showUnavailable(element, 'timeout'), timeout);
+  // Fails fast when the script's request fails while we listen; the timer covers the rest.
+  const cdnScript = document.querySelector('script[data-chatkit-cdn]');
+  cdnScript?.addEventListener('error', () => showUnavailable(element, 'error'));
+
+  await customElements.whenDefined('openai-chatkit');
+  window.clearTimeout(timer);
+  hideUnavailable(element);
+
+  const fullOptions = {
+    ...options,
+    api: {
+      ...options.api,
+      url: new URL(options.api.url, document.baseURI).href,
+      fetch: chatkitFetch(element.dataset.chatkitCsrfToken),
+    },
+  };
+  const remembered = memory?.get();
+  if (remembered) {
+    fullOptions.initialThread = remembered;
+  }
+  emit(element, 'chatkit:configure', { options: fullOptions });
+  element.setOptions(fullOptions);
+}
+
+// Starts every widget under root not started yet. Runs once when this module loads; call it
+// again after inserting widgets into the page later (e.g. with htmx).
+export function startChatKit(root = document) {
+  for (const element of root.querySelectorAll('openai-chatkit[data-chatkit-options]')) {
+    if (!started.has(element)) {
+      started.add(element);
+      start(element).catch((error) => {
+        console.error(error);
+        emit(element, 'chatkit:error', { error });
+      });
+    }
+  }
+}
+
+startChatKit();

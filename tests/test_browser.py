@@ -1,0 +1,361 @@
+"""The {% chatkit %} widget in a real browser: Debian's Chromium, headless, driven by Playwright,
+against the test project served by daphne, under a strict Content-Security-Policy.
+
+OpenAI's script cannot load here (no internet), so nothing tries: every request that is not for
+the live server is aborted, and the CDN URL is either answered with an empty script (the test
+page then defines a stand-in <openai-chatkit>, tests/templates/chatkit_tests/stand_in.js) or
+aborted (to see the fallback message). Everything around the real widget is ours and real: the
+tag, the bootstrap module, the login, the session, the CSRF check and the endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import override_settings
+
+from django_chatkit.conf import DEFAULTS
+from django_chatkit.models import Thread, ThreadItem
+from django_chatkit.widget import chatkit_options
+from tests.browser_urls import PROMPTS
+from tests.conftest import user_input
+from tests.live_server import LiveServer, live_asgi_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = os.environ.get("CHATKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+CDN_URL = DEFAULTS["CDN_URL"]
+PAGE = "/widget-test/"
+LOAD_TIMEOUT_MS = 1500
+SERVER_SETTINGS = {
+    "SERVER": "tests.servers.ScriptedServer",
+    "DOMAIN_KEY": "domain_pk_browser_tests",
+    "LOAD_TIMEOUT_MS": LOAD_TIMEOUT_MS,
+    "WIDGET": {"placeholder": "Ask the test site", "disclaimer": "Tests only."},
+}
+# The tag arguments of tests/templates/chatkit_tests/widget_page.html.
+FIRST_WIDGET = {"greeting": "Hello from the test page", "prompts": PROMPTS, "accent": "#0f766e"}
+SECOND_WIDGET = {"theme": "dark", "placeholder": "The second widget", "height": 300}
+
+
+def chromium_path() -> str:
+    # A skipped browser test passes nothing: without Chromium, fail and say how to get it.
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"The browser tests need Chromium at {CHROMIUM} (Debian's package): "
+            "apt-get install -y chromium, or set CHATKIT_CHROMIUM to its path. "
+            ".ci/run installs it. Playwright's own browser downloads are not used.",
+            pytrace=False,
+        )
+    return CHROMIUM
+
+
+def expected_options(site: LiveServer, **tag_arguments: Any) -> dict[str, Any]:
+    """What setOptions must receive: the server's options with the URL made absolute."""
+    with override_settings(CHATKIT=SERVER_SETTINGS):
+        options = chatkit_options(**tag_arguments)
+    options["api"]["url"] = f"{site.url}/chatkit/"
+    return options
+
+
+@pytest.fixture
+def site(transactional_db: None) -> Iterator[LiveServer]:
+    extra_env = {"CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS)}
+    with live_asgi_server("daphne", extra_env=extra_env) as server:
+        yield server
+
+
+@pytest.fixture
+def dana(transactional_db: None) -> Any:
+    return get_user_model().objects.create_user("dana", password="dana-pw")
+
+
+@pytest.fixture
+def erin(transactional_db: None) -> Any:
+    return get_user_model().objects.create_user("erin", password="erin-pw")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    path = chromium_path()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=path, args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class Tab:
+    """One browser page on the live site, with what it tried to fetch elsewhere and logged."""
+
+    def __init__(self, page: Any, site: LiveServer) -> None:
+        self.page = page
+        self.site = site
+        self.elsewhere: list[str] = []
+        self.console_errors: list[str] = []
+        self.endpoint_requests: list[dict[str, str]] = []
+        page.on("console", self._console)
+        page.on("request", self._request)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.console_errors.append(message.text)
+
+    def _request(self, request: Any) -> None:
+        if request.url == f"{self.site.url}/chatkit/":
+            self.endpoint_requests.append(request.headers)
+
+    async def sign_in(self, username: str, password: str, query: str = "") -> None:
+        """Through the real login form, landing on the widget page."""
+        await self.page.goto(f"{self.site.url}/accounts/login/?next={PAGE}{query}")
+        await self.page.fill("input[name=username]", username)
+        await self.page.fill("input[name=password]", password)
+        await self.page.click("button[type=submit]")
+        await self.page.wait_for_url(f"**{PAGE}*")
+
+    async def set_options_calls(self, element_id: str) -> list[dict[str, Any]]:
+        """setOptions calls of the stand-in element, once the bootstrap has made the first."""
+        await self.page.wait_for_function(
+            "id => document.getElementById(id)?.setOptionsCalls?.length > 0", arg=element_id
+        )
+        return await self.page.evaluate(  # type: ignore[no-any-return]
+            "id => document.getElementById(id).setOptionsCalls", element_id
+        )
+
+    async def send(self, element_id: str, op: str, **params: Any) -> dict[str, Any]:
+        """One protocol request through the stand-in, i.e. through the bootstrap's api.fetch."""
+        return await self.page.evaluate(  # type: ignore[no-any-return]
+            "([id, op, params]) => document.getElementById(id).send(op, params)",
+            [element_id, op, params],
+        )
+
+    async def site_events(self) -> list[dict[str, Any]]:
+        return await self.page.evaluate("window.siteEvents")  # type: ignore[no-any-return]
+
+    async def csp_violations(self) -> list[dict[str, Any]]:
+        return await self.page.evaluate("window.cspViolations")  # type: ignore[no-any-return]
+
+
+OpenTab = Callable[..., Awaitable[Tab]]
+
+
+@pytest.fixture
+async def open_tab(browser: Any, site: LiveServer) -> AsyncIterator[OpenTab]:
+    contexts = []
+
+    async def open_tab(*, cdn: str = "empty", context: Any = None) -> Tab:
+        if context is None:
+            context = await browser.new_context()
+            contexts.append(context)
+        page = await context.new_page()
+        tab = Tab(page, site)
+
+        async def route(route: Any) -> None:
+            url = route.request.url
+            if url.startswith(site.url + "/"):
+                await route.continue_()
+            elif url == CDN_URL and cdn == "empty":
+                await route.fulfill(status=200, content_type="text/javascript", body="")
+            else:
+                if url != CDN_URL:
+                    tab.elsewhere.append(url)
+                await route.abort()
+
+        await page.route("**/*", route)
+        return tab
+
+    yield open_tab
+    for context in contexts:
+        await context.close()
+
+
+async def test_widget_talks_to_the_real_endpoint_through_the_supplied_fetch(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    tab = await open_tab()
+    await tab.sign_in("dana", "dana-pw")
+    page = tab.page
+
+    # One setOptions per widget, with the full options: ours plus the functions JSON can't carry.
+    first = await tab.set_options_calls("chatkit-1")
+    second = await tab.set_options_calls("second")
+    assert first == [
+        {"options": expected_options(site, **FIRST_WIDGET), "fetchIsFunction": True}
+    ], first
+    assert second == [
+        {"options": expected_options(site, **SECOND_WIDGET), "fetchIsFunction": True}
+    ], second
+    assert first[0]["options"]["api"]["domainKey"] == "domain_pk_browser_tests"
+    assert "initialThread" not in first[0]["options"]  # nothing remembered yet
+    assert await page.locator("script[data-chatkit-cdn]").count() == 1
+    assert await page.evaluate("document.getElementById('chatkit-1').style.height") == "600px"
+    assert await page.evaluate("document.getElementById('second').style.height") == "300px"
+    # The stand-in drew itself inside the element (this is what the screenshot shows).
+    await page.get_by_text("Hello from the test page").wait_for()
+
+    # threads.create, streamed: the whole SSE stream is read through the bootstrap's fetch.
+    created = await tab.send(
+        "chatkit-1", "threads.create", input=user_input("hello from the browser")
+    )
+    assert created["status"] == 200, (created, site.describe())
+    assert created["contentType"].startswith("text/event-stream")
+    assert created["rest"] == ""  # the stream ended on a frame boundary
+    events = created["events"]
+    assert events[0]["type"] == "thread.created"
+    thread_id = events[0]["thread"]["id"]
+    done = [e["item"] for e in events if e["type"] == "thread.item.done"]
+    assert [item["type"] for item in done] == ["user_message", "assistant_message"]
+    assert done[1]["content"][0]["text"] == "echo: hello from the browser"
+
+    # items.list, JSON, in the same session.
+    listed = await tab.send("chatkit-1", "items.list", thread_id=thread_id, order="asc")
+    assert listed["status"] == 200, listed
+    assert listed["contentType"] == "application/json"
+    assert [item["type"] for item in listed["body"]["data"]] == [
+        "user_message",
+        "assistant_message",
+    ]
+
+    # The rows belong to the user who signed in through the form.
+    thread = await Thread.objects.aget(id=thread_id)
+    assert thread.user_id == dana.pk
+    assert await ThreadItem.objects.filter(thread_id=thread_id).acount() == 2
+
+    # Every request carried the CSRF token and the session cookie, with same-origin credentials.
+    assert len(tab.endpoint_requests) == 2
+    for headers in tab.endpoint_requests:
+        assert headers.get("x-csrftoken"), headers
+        assert headers["content-type"] == "application/json"
+    assert tab.console_errors == [], tab.console_errors  # (the next request logs a 403)
+    # ...and the token is what made them pass: the same request without it is refused.
+    refused = await page.evaluate(
+        """() => fetch('/chatkit/', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({type: 'threads.list', params: {}})})
+            .then(async (r) => [r.status, (await r.json()).error.code])"""
+    )
+    assert refused == [403, "csrf_failed"]
+
+    # The site saw the widget's events as bubbling DOM events, in order, from each element.
+    seen = await tab.site_events()
+    assert [e["type"] for e in seen if e["target"] == "chatkit-1"] == [
+        "chatkit:configure",
+        "chatkit:ready",
+        "chatkit:response-start",
+        "chatkit:thread-change",
+        "chatkit:response-end",
+    ], seen
+    assert [e["type"] for e in seen if e["target"] == "second"] == [
+        "chatkit:configure",
+        "chatkit:ready",
+    ], seen
+    change = next(e for e in seen if e["type"] == "chatkit:thread-change")
+    assert change["detail"] == {"threadId": thread_id}
+
+    # A strict CSP held and nothing tried the internet.
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+
+
+async def test_blocked_cdn_shows_a_readable_message_in_the_widgets_place(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    tab = await open_tab(cdn="blocked")
+    await tab.sign_in("dana", "dana-pw", query="?stand_in=0")
+    page = tab.page
+
+    notes = page.locator(".django-chatkit-unavailable")
+    await notes.nth(1).wait_for(timeout=30_000)
+    assert await notes.count() == 2  # one per widget
+    for index in range(2):
+        note = notes.nth(index)
+        assert await note.is_visible()
+        assert await note.get_attribute("role") == "alert"
+        text = await note.inner_text()
+        assert text.startswith("The chat could not be loaded"), text
+        assert "Reload the page" in text
+    # The message takes the element's place; the element itself is hidden.
+    assert await page.locator("#chatkit-1").is_hidden()
+    assert await page.locator("#second").is_hidden()
+    assert await page.evaluate(
+        "document.getElementById('chatkit-1').nextElementSibling.className"
+    ) == ("django-chatkit-unavailable")
+    unavailable = [e for e in await tab.site_events() if e["type"] == "chatkit:unavailable"]
+    assert sorted(e["target"] for e in unavailable) == ["chatkit-1", "second"]
+    assert {e["detail"]["reason"] for e in unavailable} <= {"error", "timeout"}
+    # The setting's timeout (or the script's error) decided, not the 15 s default: the
+    # messages came well before it, counted from the navigation to the page.
+    assert await page.get_attribute("#chatkit-1", "data-chatkit-load-timeout") == str(
+        LOAD_TIMEOUT_MS
+    )
+    assert max(e["time"] for e in unavailable) < DEFAULTS["LOAD_TIMEOUT_MS"], unavailable
+    assert await page.evaluate("customElements.get('openai-chatkit')") is None
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+
+
+async def test_the_current_thread_is_remembered_per_user_across_visits(
+    open_tab: OpenTab, site: LiveServer, browser: Any, dana: Any, erin: Any
+) -> None:
+    context = await browser.new_context()
+    try:
+        tab = await open_tab(context=context)
+        await tab.sign_in("dana", "dana-pw")
+        await tab.set_options_calls("chatkit-1")
+        created = await tab.send("chatkit-1", "threads.create", input=user_input("remember me"))
+        assert created["status"] == 200, created
+        thread_id = created["events"][0]["thread"]["id"]
+
+        # The next visit reopens it: initialThread is the thread created before.
+        await tab.page.reload()
+        [call] = await tab.set_options_calls("chatkit-1")
+        assert call["options"]["initialThread"] == thread_id
+        assert call["options"] == {
+            **expected_options(site, **FIRST_WIDGET),
+            "initialThread": thread_id,
+        }
+        # Each widget remembers its own thread.
+        [other] = await tab.set_options_calls("second")
+        assert "initialThread" not in other["options"]
+
+        # Another user of the same browser (same localStorage) does not get dana's thread.
+        other_tab = await open_tab(context=context)
+        await other_tab.sign_in("erin", "erin-pw")
+        [erin_call] = await other_tab.set_options_calls("chatkit-1")
+        assert "initialThread" not in erin_call["options"]
+        # The memory is keyed by an opaque owner key, not by the username or the user id.
+        keys = await other_tab.page.evaluate("Object.keys(localStorage)")
+        assert len(keys) == 1 and keys[0].startswith("django_chatkit:thread:"), keys
+        assert "dana" not in keys[0]
+        assert keys[0].endswith(":chatkit-1")
+
+        # Dana again: her thread is still remembered; starting a new thread forgets it.
+        await other_tab.page.close()
+        dana_again = await open_tab(context=context)
+        await dana_again.sign_in("dana", "dana-pw")
+        [again] = await dana_again.set_options_calls("chatkit-1")
+        assert again["options"]["initialThread"] == thread_id
+        await dana_again.page.evaluate("document.getElementById('chatkit-1').newThread()")
+        await dana_again.page.reload()
+        [fresh] = await dana_again.set_options_calls("chatkit-1")
+        assert "initialThread" not in fresh["options"]
+        assert await dana_again.csp_violations() == []
+        assert tab.elsewhere == other_tab.elsewhere == dana_again.elsewhere == []
+    finally:
+        await context.close()
