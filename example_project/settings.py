@@ -131,6 +131,8 @@ CHATKIT = {
     },
     "REQUESTS_PER_MINUTE": 20,
     "TOKENS_PER_DAY": 200_000,
+    # Images and documents, stored under MEDIA_ROOT (STORAGES["default"]) and sent to the model.
+    "ATTACHMENTS": {"ENABLED": True},
     # The {% chatkit %} widget on the home page. On a public host, register the domain on the
     # OpenAI platform and put its key in CHATKIT_DOMAIN_KEY (check chatkit.W002 reminds you).
     "DOMAIN_KEY": os.environ.get("CHATKIT_DOMAIN_KEY", "domain_pk_localhost_dev"),
