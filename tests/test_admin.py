@@ -48,7 +48,7 @@ def test_lock_action_refuses_the_owners_next_message(staff_client, thread_id, ht
     )
     assert response.status_code == 302
     assert models.Thread.objects.get(id=thread_id).status == "locked"
-    status, events = async_to_sync(http_alice.stream)(
+    _, events = async_to_sync(http_alice.stream)(
         "threads.add_user_message", thread_id=thread_id, input=user_input("still there?")
     )
     assert events[0]["type"] == "error" and "locked" in events[0]["message"]

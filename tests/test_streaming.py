@@ -59,8 +59,12 @@ async def test_cancelling_the_consumer_cancels_the_source():
 
 
 async def test_an_error_in_the_source_reaches_the_consumer():
-    received = []
-    with pytest.raises(RuntimeError, match="upstream broke"):
+    received: list[bytes] = []
+
+    async def consume() -> None:
         async for chunk in cancellable(Source(chunks=5, fail_at=2)):
             received.append(chunk)
+
+    with pytest.raises(RuntimeError, match="upstream broke"):
+        await consume()
     assert received == [b"chunk 0\n", b"chunk 1\n"]
