@@ -8,11 +8,11 @@ from typing import Any
 
 from agents import Agent, Model, ModelProvider, RunContextWrapper, RunHooks
 from agents.items import ModelResponse
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from django_chatkit import models, quotas, signals
 from django_chatkit.context import ChatKitContext
+from django_chatkit.db import in_thread
 
 
 def _create_run(**values: Any) -> int:
@@ -23,8 +23,8 @@ def _update_run(pk: int, **values: Any) -> None:
     models.Run.objects.filter(pk=pk).update(**values)
 
 
-create_run = sync_to_async(_create_run)
-update_run = sync_to_async(_update_run)
+create_run = in_thread(_create_run)
+update_run = in_thread(_update_run)
 
 
 class RunTracker(RunHooks[Any]):

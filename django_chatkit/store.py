@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
 from chatkit.store import NotFoundError, Store, StoreItemType
 from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 from django.db import IntegrityError, transaction
@@ -22,6 +21,7 @@ from django.utils import timezone
 from django_chatkit import models, signals
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
+from django_chatkit.db import in_thread
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import (
     THREAD_FIELDS,
@@ -37,6 +37,7 @@ from django_chatkit.serialization import (
 # Keys of ChatKitContext.extra used by the store.
 _NEW_THREAD_IDS = "django_chatkit.new_thread_ids"
 _CHECKED_THREADS = "django_chatkit.checked_threads"
+_RECENT_ITEMS = "django_chatkit.recent_items"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -44,7 +45,7 @@ M = TypeVar("M", bound=Model)
 
 
 def _in_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    return sync_to_async(func, thread_sensitive=True)
+    return in_thread(func)
 
 
 class _RowAfter(Func):
@@ -245,7 +246,29 @@ class DjangoStore(Store[ChatKitContext]):
         order: str,
         context: ChatKitContext,
     ) -> Page[ThreadItem]:
+        recent = self._recent_page(thread_id, after, limit, order, context)
+        if recent is not None:
+            return recent
         return await _in_thread(self._load_thread_items)(thread_id, after, limit, order, context)
+
+    def _recent_page(
+        self, thread_id: str, after: str | None, limit: int, order: str, context: ChatKitContext
+    ) -> Page[ThreadItem] | None:
+        """The newest items, from the history ``load_recent_items`` read a moment ago.
+
+        ``chatkit.agents.stream_agent_response`` looks at the thread's newest two items right
+        after the agent server loaded its history: served from that (once), instead of two
+        more queries. None when the history cannot answer the request.
+        """
+        recent = context.extra.get(_RECENT_ITEMS, {}).pop(thread_id, None)
+        if recent is None or after is not None or order != "desc":
+            return None
+        items, complete = recent
+        size = _page_size(limit)
+        if len(items) <= size and not complete:
+            return None  # the thread may hold more than what was loaded
+        data = list(reversed(items))[:size]
+        return Page(data=data, has_more=len(items) > size, after=data[-1].id if data else None)
 
     def _load_thread_items(
         self,
@@ -285,7 +308,11 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, limit: int, context: ChatKitContext
     ) -> list[ThreadItem]:
         """The newest ``limit`` items, oldest first, in one query (the model's history)."""
-        return await _in_thread(self._load_recent_items)(thread_id, limit, context)
+        items = await _in_thread(self._load_recent_items)(thread_id, limit, context)
+        # Kept for the SDK's look at the newest items that follows (see _recent_page).
+        complete = len(items) < max(1, limit)
+        context.extra.setdefault(_RECENT_ITEMS, {})[thread_id] = (list(items), complete)
+        return items
 
     def _load_recent_items(
         self, thread_id: str, limit: int, context: ChatKitContext

@@ -27,22 +27,17 @@ async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, Non
     queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def produce() -> None:
-        async for chunk in stream:
-            queue.put_nowait(chunk)
-        queue.put_nowait(_END)
+        try:
+            async for chunk in stream:
+                queue.put_nowait(chunk)
+        finally:
+            # Also when the stream fails or is cancelled: the reader then awaits the producer,
+            # which raises what ended it. One wake-up per chunk, no task or wait() per chunk.
+            queue.put_nowait(_END)
 
     producer = asyncio.create_task(produce())
     try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                producer.result()  # the producer ended without _END: raise its exception
-                return
-            chunk = getter.result()
-            if chunk is _END:
-                break
+        while (chunk := await queue.get()) is not _END:
             yield chunk  # type: ignore[misc]
         await producer
     finally:

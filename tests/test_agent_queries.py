@@ -14,11 +14,11 @@ from tests.test_query_counts import Browser
 pytestmark = pytest.mark.django_db
 
 # Counted inside the test transaction, so each store write adds a SAVEPOINT/RELEASE pair.
-# Later turn: session + user (2), thread check (1), user message (4), history (1),
-# stream_agent_response's look at the newest items (2), Run opened and closed (2), assistant
-# message (4). The first turn creates the thread instead of checking it and adds the title:
-# its Run, the conditional update and the SDK's save of the titled thread.
-EXPECTED_QUERIES = {"first turn": 21, "later turn": 16}
+# Later turn: session + user (2), thread check (1), user message (4), history (1, which also
+# answers stream_agent_response's look at the newest items), Run opened and closed (2),
+# assistant message (4). The first turn creates the thread instead of checking it and adds the
+# title: its Run, the conditional update and the SDK's save of the titled thread.
+EXPECTED_QUERIES = {"first turn": 19, "later turn": 14}
 
 
 def turn_queries(browser: Browser, fake, words: int, thread_id: str | None) -> tuple[int, str]:
