@@ -1,0 +1,58 @@
+"""Our app for the overhead benchmark: the test project (``tests.urls``) on the benchmark database.
+
+    uvicorn benchmarks.asgi:application
+
+Django's ASGI application, plus one path the harness reads, ``/__bench__/queries``: the number of
+SQL statements this process has executed so far (every connection, every thread), as JSON. It is
+answered before Django sees the request, so reading it costs no query.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from typing import Any
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.server_settings")
+django_application = get_asgi_application()
+
+_executed = itertools.count()
+_last = [0]
+
+
+def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    _last[0] = next(_executed) + 1
+    return execute(sql, params, many, context)
+
+
+def _install_counter(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if _count not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_count)
+
+
+def _connect_signal() -> None:
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_install_counter, weak=False)
+
+
+_connect_signal()
+STATS_PATH = "/__bench__/queries"
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http" and scope["path"] == STATS_PATH:
+        body = json.dumps({"queries": _last[0], "pid": os.getpid()}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        return
+    await django_application(scope, receive, send)
