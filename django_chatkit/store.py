@@ -7,8 +7,8 @@ thread (one hop, one transaction where it writes) and issues a constant number o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Literal, ParamSpec, TypeVar
+from collections.abc import Mapping
+from typing import Any, Literal, TypeVar
 
 from chatkit.store import NotFoundError, Store, StoreItemType
 from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
@@ -39,13 +39,7 @@ _NEW_THREAD_IDS = "django_chatkit.new_thread_ids"
 _CHECKED_THREADS = "django_chatkit.checked_threads"
 _RECENT_ITEMS = "django_chatkit.recent_items"
 
-P = ParamSpec("P")
-R = TypeVar("R")
 M = TypeVar("M", bound=Model)
-
-
-def _in_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    return in_thread(func)
 
 
 class _RowAfter(Func):
@@ -158,7 +152,7 @@ class DjangoStore(Store[ChatKitContext]):
         )
         if checked is not None:
             return checked
-        return await _in_thread(self._load_thread)(thread_id, context)
+        return await in_thread(self._load_thread)(thread_id, context)
 
     async def load_thread_for_request(
         self, thread_id: str, context: ChatKitContext
@@ -179,7 +173,7 @@ class DjangoStore(Store[ChatKitContext]):
         return thread_from_row(row)
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
-        await _in_thread(self._save_thread)(thread, context)
+        await in_thread(self._save_thread)(thread, context)
 
     def _save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
         values = thread_row_values(thread)
@@ -208,7 +202,7 @@ class DjangoStore(Store[ChatKitContext]):
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: ChatKitContext
     ) -> Page[ThreadMetadata]:
-        return await _in_thread(self._load_threads)(limit, after, order, context)
+        return await in_thread(self._load_threads)(limit, after, order, context)
 
     def _load_threads(
         self, limit: int, after: str | None, order: str, context: ChatKitContext
@@ -225,7 +219,7 @@ class DjangoStore(Store[ChatKitContext]):
         return Page(data=data, has_more=len(rows) > size, after=data[-1].id if data else None)
 
     async def delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
-        await _in_thread(self._delete_thread)(thread_id, context)
+        await in_thread(self._delete_thread)(thread_id, context)
 
     def _delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
         # Items, feedback and attachments go with the thread (cascades), in one transaction.
@@ -249,7 +243,7 @@ class DjangoStore(Store[ChatKitContext]):
         recent = self._recent_page(thread_id, after, limit, order, context)
         if recent is not None:
             return recent
-        return await _in_thread(self._load_thread_items)(thread_id, after, limit, order, context)
+        return await in_thread(self._load_thread_items)(thread_id, after, limit, order, context)
 
     def _recent_page(
         self, thread_id: str, after: str | None, limit: int, order: str, context: ChatKitContext
@@ -308,7 +302,7 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, limit: int, context: ChatKitContext
     ) -> list[ThreadItem]:
         """The newest ``limit`` items, oldest first, in one query (the model's history)."""
-        items = await _in_thread(self._load_recent_items)(thread_id, limit, context)
+        items = await in_thread(self._load_recent_items)(thread_id, limit, context)
         # Kept for the SDK's look at the newest items that follows (see _recent_page).
         complete = len(items) < max(1, limit)
         context.extra.setdefault(_RECENT_ITEMS, {})[thread_id] = (list(items), complete)
@@ -330,7 +324,7 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, title: str, context: ChatKitContext
     ) -> bool:
         """Give the thread a title unless it has one (a title the user chose is never replaced)."""
-        return await _in_thread(self._set_title_if_untitled)(thread_id, title, context)
+        return await in_thread(self._set_title_if_untitled)(thread_id, title, context)
 
     def _set_title_if_untitled(self, thread_id: str, title: str, context: ChatKitContext) -> bool:
         return bool(
@@ -343,10 +337,10 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, item: ThreadItem, context: ChatKitContext
     ) -> None:
         # The SDK adds continued workflow items twice: adding is an upsert too.
-        await _in_thread(self._upsert_item)(thread_id, item, context)
+        await in_thread(self._upsert_item)(thread_id, item, context)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
-        await _in_thread(self._upsert_item)(thread_id, item, context)
+        await in_thread(self._upsert_item)(thread_id, item, context)
 
     def _upsert_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
         with transaction.atomic():
@@ -369,7 +363,7 @@ class DjangoStore(Store[ChatKitContext]):
         )
 
     async def load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
-        return await _in_thread(self._load_item)(thread_id, item_id, context)
+        return await in_thread(self._load_item)(thread_id, item_id, context)
 
     def _load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
         payload = _first(
@@ -384,7 +378,7 @@ class DjangoStore(Store[ChatKitContext]):
     async def delete_thread_item(
         self, thread_id: str, item_id: str, context: ChatKitContext
     ) -> None:
-        await _in_thread(self._delete_thread_item)(thread_id, item_id, context)
+        await in_thread(self._delete_thread_item)(thread_id, item_id, context)
 
     def _delete_thread_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> None:
         # Deleting what is already gone is not an error: retries delete what they just listed.
@@ -398,7 +392,7 @@ class DjangoStore(Store[ChatKitContext]):
     async def save_feedback(
         self, thread_id: str, item_ids: list[str], kind: str, context: ChatKitContext
     ) -> None:
-        await _in_thread(self._save_feedback)(thread_id, item_ids, kind, context)
+        await in_thread(self._save_feedback)(thread_id, item_ids, kind, context)
 
     def _save_feedback(
         self, thread_id: str, item_ids: list[str], kind: str, context: ChatKitContext
@@ -434,7 +428,7 @@ class DjangoStore(Store[ChatKitContext]):
     # -- attachments ----------------------------------------------------------------------------
 
     async def save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
-        await _in_thread(self._save_attachment)(attachment, context)
+        await in_thread(self._save_attachment)(attachment, context)
 
     def _save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
         values = attachment_row_values(attachment)
@@ -452,7 +446,7 @@ class DjangoStore(Store[ChatKitContext]):
             raise NotFoundError(f"Attachment {attachment.id} not found") from exc
 
     async def load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
-        return await _in_thread(self._load_attachment)(attachment_id, context)
+        return await in_thread(self._load_attachment)(attachment_id, context)
 
     def _load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
         payload = _first(
@@ -470,7 +464,7 @@ class DjangoStore(Store[ChatKitContext]):
         """The ids among ``attachment_ids`` that this owner has no attachment for."""
         if not attachment_ids:
             return []
-        return await _in_thread(self._missing_attachments)(attachment_ids, context)
+        return await in_thread(self._missing_attachments)(attachment_ids, context)
 
     def _missing_attachments(self, attachment_ids: list[str], context: ChatKitContext) -> list[str]:
         found = set(
@@ -481,7 +475,7 @@ class DjangoStore(Store[ChatKitContext]):
         return sorted(set(attachment_ids) - found)
 
     async def delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
-        await _in_thread(self._delete_attachment)(attachment_id, context)
+        await in_thread(self._delete_attachment)(attachment_id, context)
 
     def _delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
         deleted, _ = models.Attachment.objects.filter(

@@ -22,6 +22,7 @@ from django_chatkit.attachments.receiving import ReceivedFile, copy_limited, too
 from django_chatkit.attachments.validation import Declared, check_content
 from django_chatkit.context import Owner
 from django_chatkit.converter import STORAGE_ALIAS_KEY, STORAGE_NAME_KEY
+from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected
 from django_chatkit.serialization import attachment_from_payload
 
@@ -138,7 +139,7 @@ async def finish(upload: PendingUpload, received: ReceivedFile, limits: Limits) 
         upload, received, limits
     )
     try:
-        attachment = await sync_to_async(_mark_ready)(upload, received, stored, preview)
+        attachment = await in_thread(_mark_ready)(upload, received, stored, preview)
     except BaseException:  # no row will ever name the file: do not leave it behind
         await sync_to_async(storage.remove, thread_sensitive=False)(upload.storage_alias, [stored])
         raise

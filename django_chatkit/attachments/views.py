@@ -26,6 +26,7 @@ from django_chatkit.attachments.receiving import receive_upload, too_large
 from django_chatkit.attachments.tokens import read_upload_token
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request
+from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected, error_response
 
 # Room for the multipart envelope around a file of the largest accepted size.
@@ -122,7 +123,7 @@ class UploadView(View):
         # A token for another attachment is answered as a missing id, like any foreign id.
         if claim.attachment_id != attachment_id:
             raise uploads.not_found(attachment_id)
-        upload = await sync_to_async(uploads.load_row)(attachment_id)
+        upload = await in_thread(uploads.load_row)(attachment_id)
         if upload is None or not claim.is_for(upload.owner) or upload.incoming_name:
             raise uploads.not_found(attachment_id)
         if upload.status != models.AttachmentStatus.PENDING:
