@@ -13,34 +13,38 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def release_connections() -> None:
-    """Return this thread's pooled database connections to their pool, unless in a transaction.
+def release_connections(*, unpooled: bool = False) -> None:
+    """Give this thread's database connections back, unless one is in a transaction.
 
-    Under ASGI, Django runs a request's synchronous code in a thread of its own and gives that
-    thread's connections back at ``request_finished``, when the response ends. A streamed answer
-    lasts as long as the model talks but needs the database only at its start and end: held
-    until then, every open stream would keep a connection, and a pool smaller than the number of
-    open streams would make answers wait for each other. Returned after each call, a process
-    needs as many connections as it has calls in flight. Connections without a pool are left
-    alone: closing one costs a new connection on the next call (see docs/deployment.md).
+    Under ASGI, Django runs a request's synchronous code in a thread of its own and closes (or
+    returns) that thread's connections at ``request_finished``, when the response ends. A
+    streamed answer lasts as long as the model talks but needs the database only around it:
+    held until then, every open stream would keep a connection. So pooled connections go back to
+    their pool after every call (taking one again is cheap), and, with ``unpooled``, connections
+    without a pool are closed too: a new one costs a few milliseconds, which is worth paying
+    once before a wait of seconds but not after every query (see docs/deployment.md).
     """
     for connection in connections.all(initialized_only=True):
-        if (
-            getattr(connection, "pool", None) is not None
-            and connection.connection is not None
-            and not connection.in_atomic_block
-        ):
+        if connection.connection is None or connection.in_atomic_block:
+            continue
+        if unpooled or getattr(connection, "pool", None) is not None:
             connection.close()
 
 
-def in_thread(func: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
-    """``func`` as a coroutine run in the request's thread, connections released afterwards."""
+def in_thread(
+    func: Callable[P, R], *, before_wait: bool = False
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """``func`` as a coroutine run in the request's thread, connections released afterwards.
+
+    ``before_wait``: the caller waits a long time next (a model call), so connections without
+    a pool are closed as well: an open stream then holds no connection while the model talks.
+    """
 
     @functools.wraps(func)
     def call_and_release(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         finally:
-            release_connections()
+            release_connections(unpooled=before_wait)
 
     return sync_to_async(call_and_release, thread_sensitive=True)

@@ -24,6 +24,8 @@ def _update_run(pk: int, **values: Any) -> None:
 
 
 create_run = in_thread(_create_run)
+# A model call starts right after: the stream then holds no connection while the model talks.
+create_run_before_call = in_thread(_create_run, before_wait=True)
 update_run = in_thread(_update_run)
 
 
@@ -56,7 +58,7 @@ class RunTracker(RunHooks[Any]):
         input_items: list[Any],
     ) -> None:
         self.first_token_at = None
-        self.run_pk = await create_run(
+        self.run_pk = await create_run_before_call(
             thread_id=self.thread_id,
             kind=models.RunKind.ANSWER,
             model=self.model,

@@ -1,0 +1,166 @@
+"""Database connections of streamed answers: an open stream holds none while the model talks.
+
+Under ASGI each request's synchronous code runs in a thread of its own, with its own connection;
+Django closes it only when the response ends. ``django_chatkit.db`` gives connections back
+around the model call, so a worker's connections follow its database work, not its open streams.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from django_chatkit.db import in_thread, release_connections
+from django_chatkit.models import Run, Thread, ThreadItem
+from django_chatkit.testing import FakeOpenAI, Reply
+from tests.live_server import browser_client, live_asgi_server
+from tests.test_live_agent import SERVER_SETTINGS, wait_for
+from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+
+STREAMS = 6
+WORDS = [f"w{i} " for i in range(60)]  # 6 s of answer, 0.1 s apart
+
+
+def _query() -> Any:
+    Thread.objects.exists()
+    return connection
+
+
+# -- in_thread / release_connections, in the calling thread ---------------------------------------
+# async_to_sync from a synchronous test runs in_thread's function in the test's own thread, so
+# `connection` below is the connection in_thread used.
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plain_call_keeps_an_unpooled_connection_for_the_next_query():
+    used = async_to_sync(in_thread(_query))()
+    assert used is connection
+    assert connection.connection is not None  # no reconnect per query
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_before_a_wait_closes_an_unpooled_connection():
+    async_to_sync(in_thread(_query, before_wait=True))()
+    assert connection.connection is None
+    # The next call simply connects again.
+    assert async_to_sync(in_thread(_query))() is connection
+    assert connection.connection is not None
+
+
+@pytest.mark.django_db
+def test_a_connection_in_a_transaction_is_never_released():
+    user = get_user_model().objects.create_user("tx")
+    assert connection.in_atomic_block
+    async_to_sync(in_thread(_query, before_wait=True))()
+    release_connections(unpooled=True)
+    assert connection.connection is not None
+    # Still the same transaction: the uncommitted row is there.
+    assert get_user_model().objects.filter(pk=user.pk).exists()
+
+
+# -- a real ASGI server with several answers streaming at once -------------------------------------
+
+
+def server_connections(server_pid: int) -> int:
+    """Connections the server process holds to the test database right now."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return int(cursor.fetchone()[0])
+    if connection.vendor == "sqlite":
+        # Each SQLite connection keeps the database file open.
+        database = Path(connection.settings_dict["NAME"]).resolve()
+        count = 0
+        for fd in Path(f"/proc/{server_pid}/fd").iterdir():
+            try:
+                if Path(os.readlink(fd)) == database:
+                    count += 1
+            except OSError:
+                continue  # closed meanwhile
+        return count
+    raise NotImplementedError(connection.vendor)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_open_streams_hold_no_database_connection_while_the_model_talks():
+    user = get_user_model().objects.create_user("stream", password="pw")
+    mid_answer = threading.Barrier(STREAMS + 1, timeout=30)
+    release = threading.Event()
+    thread_ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def chat(http: Any) -> None:
+        try:
+            with http.stream("POST", "/chatkit/", content=create_request("Count")) as response:
+                assert response.status_code == 200
+                deltas = 0
+                for _, event in sse_events(response):
+                    if event["type"] == "thread.created":
+                        thread_ids.append(event["thread"]["id"])
+                    elif event["type"] == "thread.item.updated" and (
+                        event["update"]["type"] == TEXT_DELTA
+                    ):
+                        deltas += 1
+                        if deltas == 2:
+                            mid_answer.wait()
+                            release.wait(30)
+        except BaseException as exc:
+            errors.append(exc)
+            mid_answer.abort()
+
+    with FakeOpenAI() as fake:
+        for _ in range(STREAMS):
+            # Slow enough that every stream is mid-answer when the connections are counted.
+            fake.queue(Reply(tokens=WORDS, token_delay=0.1))
+        env = {
+            **fake.env,
+            "CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS),
+            "OPENAI_AGENTS_DISABLE_TRACING": "1",
+        }
+        with live_asgi_server("uvicorn", extra_env=env) as server:
+            clients = [browser_client(server, user, timeout=30) for _ in range(STREAMS)]
+            workers = [threading.Thread(target=chat, args=(http,)) for http in clients]
+            for worker in workers:
+                worker.start()
+            try:
+                mid_answer.wait()
+                # Every answer has started streaming: the model is talking to all of them.
+                held = wait_for(
+                    lambda: server_connections(server.process.pid) == 0 or None,
+                    timeout=2,
+                    describe=lambda: (
+                        f"{server_connections(server.process.pid)} connections held by "
+                        f"{STREAMS} open streams\n{server.describe()}"
+                    ),
+                )
+                assert held
+                counted_at = time.monotonic()
+            finally:
+                release.set()
+                for worker in workers:
+                    worker.join(30)
+                for http in clients:
+                    http.close()
+            assert not errors, (errors, server.describe())
+            upstream = fake.wait_for_requests(STREAMS, timeout=10)
+            # The model was still talking to every stream when the connections were counted.
+            assert all(request.finished_at > counted_at for request in upstream)
+
+    # Connecting again after the answer worked: every answer and run is stored in full.
+    assert len(thread_ids) == STREAMS
+    answers = ThreadItem.objects.filter(thread_id__in=thread_ids, type="assistant_message")
+    assert sorted(item.text for item in answers) == ["".join(WORDS)] * STREAMS
+    assert Run.objects.filter(thread_id__in=thread_ids, status="completed").count() == STREAMS
