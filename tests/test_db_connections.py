@@ -22,7 +22,7 @@ from django.db import connection
 from django_chatkit.db import in_thread, release_connections
 from django_chatkit.models import Run, Thread, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
-from tests.live_server import browser_client, live_asgi_server
+from tests.live_server import browser_client, database_url, live_asgi_server
 from tests.test_live_agent import SERVER_SETTINGS, wait_for
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
 
@@ -70,13 +70,25 @@ def test_a_connection_in_a_transaction_is_never_released():
 # -- a real ASGI server with several answers streaming at once -------------------------------------
 
 
+SERVER_APPLICATION_NAME = f"chatkit-live-{os.getpid()}"
+
+
+def server_database_url() -> str:
+    """The test database, under a name of its own on PostgreSQL, so that the server's
+    connections can be told from any other (this process's own threads keep some)."""
+    url = database_url()
+    if connection.vendor == "postgresql":
+        url += f"?application_name={SERVER_APPLICATION_NAME}"
+    return url
+
+
 def server_connections(server_pid: int) -> int:
     """Connections the server process holds to the test database right now."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [SERVER_APPLICATION_NAME],
             )
             return int(cursor.fetchone()[0])
     if connection.vendor == "sqlite":
@@ -130,7 +142,7 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks():
             "CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS),
             "OPENAI_AGENTS_DISABLE_TRACING": "1",
         }
-        with live_asgi_server("uvicorn", extra_env=env) as server:
+        with live_asgi_server("uvicorn", db_url=server_database_url(), extra_env=env) as server:
             clients = [browser_client(server, user, timeout=30) for _ in range(STREAMS)]
             workers = [threading.Thread(target=chat, args=(http,)) for http in clients]
             for worker in workers:
