@@ -7,6 +7,7 @@ thread (one hop, one transaction where it writes) and issues a constant number o
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
@@ -38,6 +39,10 @@ from django_chatkit.serialization import (
 _NEW_THREAD_IDS = "django_chatkit.new_thread_ids"
 _CHECKED_THREADS = "django_chatkit.checked_threads"
 _RECENT_ITEMS = "django_chatkit.recent_items"
+# Thread id -> metadata columns as this request last read or wrote them: a save_thread that
+# changes nothing writes nothing, and one that changes a column writes just that column (so it
+# cannot undo what another request changed meanwhile, e.g. staff locking the thread mid-answer).
+_STORED_THREADS = "django_chatkit.stored_threads"
 
 M = TypeVar("M", bound=Model)
 
@@ -128,6 +133,23 @@ def _owned_thread(
     return found if found is not None and context.owner.owns(found) else None
 
 
+def _remember_stored(context: ChatKitContext, thread_id: str, values: dict[str, Any]) -> None:
+    context.extra.setdefault(_STORED_THREADS, {})[thread_id] = copy.deepcopy(values)
+
+
+def _changed_columns(context: ChatKitContext, thread: ThreadMetadata) -> dict[str, Any] | None:
+    """The metadata columns ``thread`` changes against what this request last read or wrote,
+    or None when the request has not seen the row (then every column is written)."""
+    stored = context.extra.get(_STORED_THREADS, {}).get(thread.id)
+    if stored is None:
+        return None
+    return {
+        column: value
+        for column, value in thread_row_values(thread).items()
+        if stored.get(column) != value
+    }
+
+
 class DjangoStore(Store[ChatKitContext]):
     """A ChatKit ``Store`` over the Django ORM, scoped to ``context.owner``."""
 
@@ -170,20 +192,28 @@ class DjangoStore(Store[ChatKitContext]):
         row = _owned_thread(thread_id, context, *THREAD_FIELDS)
         if row is None:
             raise NotFoundError(f"Thread {thread_id} not found")
-        return thread_from_row(row)
+        thread = thread_from_row(row)
+        _remember_stored(context, thread.id, thread_row_values(thread))
+        return thread
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
+        if _changed_columns(context, thread) == {}:
+            return  # the SDK saves after every turn that touched the thread object at all
         await in_thread(self._save_thread)(thread, context)
 
     def _save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
         values = thread_row_values(thread)
+        changed = _changed_columns(context, thread)
+        if changed == {}:
+            return
         now = timezone.now()
         new_ids = context.extra.get(_NEW_THREAD_IDS, set())
         if thread.id in new_ids:
             new_ids.discard(thread.id)
         elif models.Thread.objects.filter(id=thread.id, **context.owner.filter()).update(
-            updated_at=now, **values
+            updated_at=now, **(values if changed is None else changed)
         ):
+            _remember_stored(context, thread.id, values)
             return
         try:
             with transaction.atomic():
@@ -197,6 +227,7 @@ class DjangoStore(Store[ChatKitContext]):
         except IntegrityError as exc:
             # The id exists but belongs to someone else: as far as this owner knows, it is missing.
             raise NotFoundError(f"Thread {thread.id} not found") from exc
+        _remember_stored(context, thread.id, values)
         signals.thread_created.send(sender=models.Thread, thread=thread, context=context)
 
     async def load_threads(
@@ -327,11 +358,15 @@ class DjangoStore(Store[ChatKitContext]):
         return await in_thread(self._set_title_if_untitled)(thread_id, title, context)
 
     def _set_title_if_untitled(self, thread_id: str, title: str, context: ChatKitContext) -> bool:
-        return bool(
+        titled = bool(
             models.Thread.objects.filter(id=thread_id, title="", **context.owner.filter()).update(
                 title=title
             )
         )
+        stored = context.extra.get(_STORED_THREADS, {}).get(thread_id)
+        if titled and stored is not None:
+            stored["title"] = title  # so the SDK's save of the titled thread writes nothing
+        return titled
 
     async def add_thread_item(
         self, thread_id: str, item: ThreadItem, context: ChatKitContext

@@ -104,6 +104,39 @@ class TestThreads:
         assert models.Thread.objects.filter(id=thread.id).count() == 1
         assert run(store.load_thread, thread.id, alice_ctx).title == "New"
 
+    def test_saving_an_unchanged_thread_writes_nothing(
+        self, store, alice_ctx, django_assert_num_queries
+    ):
+        thread = new_thread(store, alice_ctx, title="Same")
+        loaded = run(store.load_thread, thread.id, alice_ctx)
+        with django_assert_num_queries(0):
+            run(store.save_thread, loaded, alice_ctx)
+
+    def test_saving_writes_only_what_changed_so_a_concurrent_lock_survives(self, store, alice_ctx):
+        thread = new_thread(store, alice_ctx, title="Before")
+        loaded = run(store.load_thread, thread.id, alice_ctx)
+        # Meanwhile, in another request, staff lock the thread.
+        models.Thread.objects.filter(id=thread.id).update(status="locked", status_reason="Spam")
+        loaded.title = "After"
+        run(store.save_thread, loaded, alice_ctx)
+        row = models.Thread.objects.get(id=thread.id)
+        assert (row.title, row.status, row.status_reason) == ("After", "locked", "Spam")
+
+    def test_a_title_set_if_untitled_is_not_written_twice(
+        self, store, alice_ctx, django_assert_num_queries
+    ):
+        thread = new_thread(store, alice_ctx)
+        loaded = run(store.load_thread, thread.id, alice_ctx)
+        assert run(store.set_title_if_untitled, thread.id, "Named", alice_ctx)
+        loaded.title = "Named"  # what the agent server does, so that the SDK sends thread.updated
+        with django_assert_num_queries(0):
+            run(store.save_thread, loaded, alice_ctx)
+        assert models.Thread.objects.get(id=thread.id).title == "Named"
+        # A title the user set meanwhile is never replaced.
+        models.Thread.objects.filter(id=thread.id).update(title="Mine")
+        assert not run(store.set_title_if_untitled, thread.id, "Other", alice_ctx)
+        assert models.Thread.objects.get(id=thread.id).title == "Mine"
+
     def test_save_thread_given_a_thread_with_items_stores_only_metadata(self, store, alice_ctx):
         thread_id = store.generate_thread_id(alice_ctx)
         full = Thread(
