@@ -39,7 +39,7 @@ def agent_from_dict(config: dict[str, Any]) -> Agent[Any]:
 
 
 @cache
-def _configured() -> Any:
+def configured_agent() -> Any:
     """The configured Agent, or the callable that makes one per request (cached per process)."""
     setting = chatkit_settings.AGENT
     if isinstance(setting, dict):
@@ -48,7 +48,7 @@ def _configured() -> Any:
 
 
 async def get_agent(context: ChatKitContext) -> Agent[Any]:
-    configured = _configured()
+    configured = configured_agent()
     if isinstance(configured, Agent):
         return configured
     agent = configured(context)
@@ -71,4 +71,4 @@ def model_name(agent: Agent[Any]) -> str:
 @receiver(setting_changed)
 def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
     if setting == "CHATKIT":
-        _configured.cache_clear()
+        configured_agent.cache_clear()

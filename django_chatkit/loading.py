@@ -23,6 +23,24 @@ def get_server() -> DjangoChatKitServer:
     return server
 
 
+def warm_up() -> None:
+    """Import and build now what the first chat request of a process would otherwise wait for.
+
+    The ChatKit server pulls in the ChatKit and Agents SDKs (about two seconds of imports) and
+    the agent server builds the configured agent (its tools are imported); both are cached for
+    the life of the process. Call this in ``asgi.py`` after ``get_asgi_application()``: each
+    worker then answers its first chat as fast as the others, and what startup allocated can be
+    moved out of the garbage collector's way with ``gc.freeze()`` (docs/deployment.md).
+    """
+    server = get_server()
+    from django_chatkit.agent_server import AgentChatKitServer
+
+    if isinstance(server, AgentChatKitServer):
+        from django_chatkit.agent_config import configured_agent
+
+        configured_agent()
+
+
 def get_attachment_store() -> Any:
     """``ATTACHMENT_STORE`` when set; else the built-in store if attachments are enabled."""
     path = chatkit_settings.ATTACHMENT_STORE

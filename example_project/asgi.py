@@ -9,6 +9,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 
 application = get_asgi_application()
 
+from django_chatkit.loading import warm_up  # noqa: E402  (needs settings)
+
+warm_up()  # the SDKs and the agent now, not on the first chat (docs/deployment.md)
+
 from example_project.offline import offline, start_offline_model  # noqa: E402  (needs settings)
 
 if offline():

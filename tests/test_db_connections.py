@@ -169,7 +169,8 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks():
             assert not errors, (errors, server.describe())
             upstream = fake.wait_for_requests(STREAMS, timeout=10)
             # The model was still talking to every stream when the connections were counted.
-            assert all(request.finished_at > counted_at for request in upstream)
+            finished = [request.finished_at for request in upstream]
+            assert all(at is not None and at > counted_at for at in finished), finished
 
     # Connecting again after the answer worked: every answer and run is stored in full.
     assert len(thread_ids) == STREAMS
