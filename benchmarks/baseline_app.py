@@ -19,6 +19,7 @@ Configuration comes from the environment (``BENCH_AGENT_MODEL``, ``BENCH_HISTORY
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -166,6 +167,10 @@ async def _read_body(receive: Any) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+if os.environ.get("BENCH_GC_FREEZE"):
+    gc.freeze()
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

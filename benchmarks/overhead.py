@@ -59,8 +59,10 @@ USER_PREFIX = "bench-load-"
 @dataclass
 class Config:
     tokens: int = 200
-    first_turns: int = 40
-    fixed_turns: int = 150
+    # Enough turns that a full garbage collection (100-200 ms on these heaps, every few
+    # seconds of work) is spread over them as in a long-running worker, not hit or missed.
+    first_turns: int = 200
+    fixed_turns: int = 300
     sequential_turns: int = 50
     sequential_token_delay: float = 0.005
     token_delay: float = 0.02
@@ -78,8 +80,13 @@ class Config:
     history_items: int = 40
     sides: tuple[str, ...] = ("ours", "baseline")
     ours_path: str | None = None
-    db_pool: str | None = None
+    # Our server's database pool (OPTIONS["pool"]): Django's psycopg pool with its defaults, as
+    # docs/deployment.md advises under ASGI. A side named "ours+nopool" runs without one.
+    db_pool: str = "true"
     conn_max_age: int = 0
+    # gc.freeze() in both servers once loaded (docs/deployment.md): startup objects are then
+    # left out of every full collection.
+    gc_freeze: bool = False
     profile_seconds: float = 0.0
     profile_chats: int = 40
     turn_timeout: float = 120.0
@@ -292,19 +299,20 @@ class Side:
     def __init__(self, name: str, cookies: list[str], cfg: Config) -> None:
         # "ours", "baseline", or "ours@DIR": ours with the copy of django_chatkit in DIR (to
         # compare a change with the code as it is, in one run).
-        # A "+pool" suffix gives that side a psycopg pool (--db-pool, else Django's default).
-        spec, plus, _ = name.partition("+pool")
-        self.pool = (cfg.db_pool or "true") if plus else cfg.db_pool
+        # A "+nopool" suffix runs that side without a database pool (one connection per request
+        # in flight, as Django does without one).
+        spec, nopool, _ = name.partition("+nopool")
+        self.pool = None if nopool else cfg.db_pool
         app, _, path = spec.partition("@")
         if app not in ("ours", "baseline") or (path and app != "ours"):
-            raise ValueError(f"unknown side {name!r}: ours, baseline, ours@DIR, ours+pool")
+            raise ValueError(f"unknown side {name!r}: ours, baseline, ours@DIR, ours+nopool")
         self.app = app
         if path:
             self.path: Path | None = Path(path)
         else:
             self.path = Path(cfg.ours_path) if cfg.ours_path and app == "ours" else None
         self.name = (f"ours@{self.path.name}" if path and self.path else app) + (
-            "+pool" if plus else ""
+            "+nopool" if nopool else ""
         )
         self.cfg = cfg
         # Each side's connections are counted apart in pg_stat_activity.
@@ -316,6 +324,8 @@ class Side:
 
     def env(self, fake: Fake, cfg: Config) -> dict[str, str]:
         env = dict(fake.env)
+        if cfg.gc_freeze:
+            env["BENCH_GC_FREEZE"] = "1"
         if self.app == "ours":
             env["DJANGO_SETTINGS_MODULE"] = "benchmarks.server_settings"
             env["BENCH_CHATKIT"] = json.dumps(
@@ -944,8 +954,8 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--token-delay", type=float, default=0.02)
     parser.add_argument("--first-token-delay", type=float, default=0.2)
     parser.add_argument("--sequential-turns", type=int, default=50)
-    parser.add_argument("--first-turns", type=int, default=40)
-    parser.add_argument("--fixed-turns", type=int, default=150)
+    parser.add_argument("--first-turns", type=int, default=200)
+    parser.add_argument("--fixed-turns", type=int, default=300)
     parser.add_argument(
         "--rounds", type=int, default=5, help="alternations of the sequential phases"
     )
@@ -967,7 +977,14 @@ def parse_args(argv: list[str] | None) -> Config:
         "--ours-path",
         help="a directory holding a (patched) copy of django_chatkit to serve instead",
     )
-    parser.add_argument("--db-pool", help="JSON for OPTIONS['pool'] of our server's database")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="gc.freeze() in both servers once loaded"
+    )
+    parser.add_argument(
+        "--db-pool",
+        default="true",
+        help="JSON for OPTIONS['pool'] of our server's database (default: Django's defaults)",
+    )
     parser.add_argument("--conn-max-age", type=int, default=0)
     parser.add_argument("--output", type=Path, default=JSON_PATH)
     args = parser.parse_args(argv)
@@ -993,6 +1010,7 @@ def parse_args(argv: list[str] | None) -> Config:
         ours_path=args.ours_path,
         db_pool=args.db_pool,
         conn_max_age=args.conn_max_age,
+        gc_freeze=args.gc_freeze,
         profile_seconds=args.profile_seconds,
         phases=tuple(p for p in args.phases.split(",") if p),
     )
