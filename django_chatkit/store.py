@@ -197,15 +197,16 @@ class DjangoStore(Store[ChatKitContext]):
         return thread
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
-        if _changed_columns(context, thread) == {}:
-            return  # the SDK saves after every turn that touched the thread object at all
-        await in_thread(self._save_thread)(thread, context)
-
-    def _save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
-        values = thread_row_values(thread)
         changed = _changed_columns(context, thread)
         if changed == {}:
-            return
+            return  # the SDK saves after every turn that touched the thread object at all
+        await in_thread(self._save_thread)(thread, changed, context)
+
+    def _save_thread(
+        self, thread: ThreadMetadata, changed: dict[str, Any] | None, context: ChatKitContext
+    ) -> None:
+        """Write ``changed`` columns (all of them when None), inserting a thread not stored yet."""
+        values = thread_row_values(thread)
         now = timezone.now()
         new_ids = context.extra.get(_NEW_THREAD_IDS, set())
         if thread.id in new_ids:
