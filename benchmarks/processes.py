@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,9 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from tests.processes import HOST, free_port, stop_process, wait_until_listening
+
 REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
 APPLICATION_NAME = "chatkit-bench-server"
 
 APPS = {
@@ -34,12 +34,6 @@ APPS = {
 STARTED: list[subprocess.Popen[Any]] = []
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 def python_path(ours_path: Path | None) -> str:
     """``PYTHONPATH`` for child processes: an optional copy of ``django_chatkit`` first."""
     parts = [str(ours_path)] if ours_path else []
@@ -48,13 +42,7 @@ def python_path(ours_path: Path | None) -> str:
 
 
 def _stop(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+    stop_process(process, timeout)
     if process in STARTED:
         STARTED.remove(process)
 
@@ -191,18 +179,9 @@ def server_command(side: str, port: int, workers: int) -> list[str]:
 
 def _wait_listening(server: AsgiServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.side} server exited at start:\n{server.logs()}")
-        try:
-            with socket.create_connection(server.address, timeout=0.5):
-                break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{server.side} server did not listen:\n{server.logs()}"
-                ) from None
-            time.sleep(0.05)
+    wait_until_listening(
+        server.process, server.address, timeout, name=f"{server.side} server", describe=server.logs
+    )
     if server.workers > 1:  # the workers come up after the socket is bound
         while len(server.processes()) < server.workers + 1:
             if time.monotonic() > deadline:

@@ -8,11 +8,9 @@ server, and what the server writes is visible to the test through the ORM.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from django.db import connection
 from django.test import Client
 
 from tests.conftest import CSRF_TOKEN
+from tests.processes import free_port, stop_process, wait_until_listening
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "tests.asgi:application"
@@ -66,12 +65,6 @@ def database_url(settings_dict: dict[str, Any] | None = None) -> str:
     return f"{scheme}://{auth}{host}{port}/{quote(name, safe='')}"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def server_command(kind: str, host: str, port: int) -> list[str]:
     if kind == "daphne":
         return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), ASGI_APP]
@@ -103,32 +96,6 @@ class LiveServer:
         """For failure messages: which server, whether it still runs, and its output."""
         state = "running" if self.process.poll() is None else f"exited {self.process.returncode}"
         return f"--- {self.kind} at {self.url} ({state}) output ---\n{self.logs()}"
-
-
-def _wait_until_listening(server: LiveServer, host: str, port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"The ASGI server exited during startup.\n{server.describe()}")
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"The ASGI server did not listen within {timeout} s.\n{server.describe()}"
-                ) from None
-            time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
 
 
 @contextmanager
@@ -171,10 +138,16 @@ def live_asgi_server(
             )
         server = LiveServer(kind, f"http://{host}:{port}", process, log_path)
         try:
-            _wait_until_listening(server, host, port, startup_timeout)
+            wait_until_listening(
+                process,
+                (host, port),
+                startup_timeout,
+                name=f"The ASGI server ({kind})",
+                describe=server.describe,
+            )
             yield server
         finally:
-            _stop(process, stop_timeout)
+            stop_process(process, stop_timeout)
     finally:
         log_path.unlink(missing_ok=True)
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,16 +26,12 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from django.test import override_settings
 
+from tests.processes import free_port, stop_process, wait_until_listening
+
 ACCESS_KEY = "chatkit-test-key"
 SECRET_KEY = "chatkit-test-secret"
 REGION = "us-east-1"
 ALIAS = "chatkit"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _moto_command(port: int) -> list[str]:
@@ -50,7 +44,7 @@ def _moto_command(port: int) -> list[str]:
 
 def serve() -> Iterator[str]:
     """Run moto_server on a free loopback port; yield its URL; stop it afterwards."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         _moto_command(port),
         stdout=subprocess.DEVNULL,
@@ -59,25 +53,10 @@ def serve() -> Iterator[str]:
         env={**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"},
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not listen within 30 s") from None
-                time.sleep(0.1)
+        wait_until_listening(process, ("127.0.0.1", port), 30, name="moto_server")
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, 10)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from django.db import connection
 
 from django_chatkit.models import Thread
 from tests.conftest import CSRF_TOKEN, ENDPOINT, user_input
-from tests.live_server import free_port
+from tests.processes import free_port
 from tests.test_query_counts import Browser
 
 pytestmark = pytest.mark.django_db(transaction=True)
