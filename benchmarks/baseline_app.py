@@ -22,7 +22,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 from agents import Agent, RunConfig, Runner
@@ -42,6 +42,20 @@ CLIENT = openai.AsyncOpenAI(
     timeout=openai.Timeout(60.0, connect=10.0),
     max_retries=int(os.environ.get("BENCH_OPENAI_MAX_RETRIES", "0")),
 )
+
+
+Row = TypeVar("Row", ThreadItem, ThreadMetadata)
+
+
+def _page(rows: list[Row], after: str | None, limit: int, order: str) -> Page[Row]:
+    """One page of ``rows`` (oldest first), as the SDK's stores page: after an id, in an order."""
+    if order == "desc":
+        rows.reverse()
+    if after is not None:
+        ids = [row.id for row in rows]
+        rows = rows[ids.index(after) + 1 :] if after in ids else []
+    page = rows[:limit]
+    return Page(data=page, has_more=len(rows) > limit, after=page[-1].id if page else None)
 
 
 class MemoryStore(Store[dict[str, Any]]):
@@ -74,14 +88,7 @@ class MemoryStore(Store[dict[str, Any]]):
     ) -> Page[ThreadItem]:
         if thread_id not in self.items:
             raise NotFoundError(f"Thread {thread_id} not found")
-        items = list(self.items[thread_id].values())
-        if order == "desc":
-            items.reverse()
-        if after is not None:
-            ids = [item.id for item in items]
-            items = items[ids.index(after) + 1 :] if after in ids else []
-        page = items[:limit]
-        return Page(data=page, has_more=len(items) > limit, after=page[-1].id if page else None)
+        return _page(list(self.items[thread_id].values()), after, limit, order)
 
     async def save_attachment(self, attachment: Attachment, context: dict[str, Any]) -> None:
         self.attachments[attachment.id] = attachment
@@ -98,14 +105,7 @@ class MemoryStore(Store[dict[str, Any]]):
     async def load_threads(
         self, limit: int, after: str | None, order: str, context: dict[str, Any]
     ) -> Page[ThreadMetadata]:
-        threads = sorted(self.threads.values(), key=lambda t: t.created_at)
-        if order == "desc":
-            threads.reverse()
-        if after is not None:
-            ids = [thread.id for thread in threads]
-            threads = threads[ids.index(after) + 1 :] if after in ids else []
-        page = threads[:limit]
-        return Page(data=page, has_more=len(threads) > limit, after=page[-1].id if page else None)
+        return _page(sorted(self.threads.values(), key=lambda t: t.created_at), after, limit, order)
 
     async def add_thread_item(
         self, thread_id: str, item: ThreadItem, context: dict[str, Any]
