@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import django
 
@@ -47,6 +48,15 @@ def setup(*, migrate: bool = True, verbose: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write a benchmark's markdown report to ``path`` and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    print()
+    print(text)
+    print(f"written to {path}")
 
 
 def is_postgres() -> bool:

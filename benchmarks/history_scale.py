@@ -540,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     args.thread_counts = sorted(set(args.thread_counts))
     paths = [p for p in args.paths.split(",") if p]
 
-    from benchmarks._setup import setup
+    from benchmarks._setup import setup, write_report
 
     setup()
     cases, notes = prepare(args)
@@ -549,11 +549,7 @@ def main(argv: list[str] | None = None) -> int:
     notes["load"] = (load_before, _load())
     plans = explain_cases(cases)
     text = report(cases, plans, notes, args, paths)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print()
-    print(text)
-    print(f"written to {args.output}")
+    write_report(args.output, text)
     return 0
 
 

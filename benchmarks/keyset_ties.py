@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     groups = args.tie_groups or [1, args.size]
 
-    from benchmarks._setup import setup
+    from benchmarks._setup import setup, write_report
 
     setup()
     from django.db import connection
@@ -183,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         *plans_out,
     ]
     text = "\n".join(lines)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print()
-    print(text)
-    print(f"written to {args.output}")
+    write_report(args.output, text)
     return 0
 
 

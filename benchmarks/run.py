@@ -720,6 +720,20 @@ def plot(results: dict[str, Any], path: Path) -> None:
 # -- command line ---------------------------------------------------------------------------------
 
 
+def run_overhead(
+    cfg: overhead.Config, cookies: list[str], machine_info: dict[str, Any]
+) -> dict[str, Any]:
+    """``benchmarks.overhead`` with ``cfg``; no process outlives it, even on Ctrl-C."""
+    try:
+        return asyncio.run(
+            overhead.main_async(cfg, cookies, machine_info, log=lambda m: log(m.strip()))
+        )
+    finally:
+        if processes.STARTED:
+            log(f"stopping {len(processes.STARTED)} leftover process(es)")
+        processes.stop_all()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer turns, steps")
@@ -771,27 +785,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_overhead:
         results["quiet"] = wait_until_quiet(args.wait_quiet)
         log("overhead: ours against the baseline")
-        try:
-            measured = asyncio.run(
-                overhead.main_async(cfg, cookies, machine_info, log=lambda m: log(m.strip()))
-            )
-        finally:
-            if processes.STARTED:
-                log(f"stopping {len(processes.STARTED)} leftover process(es)")
-            processes.stop_all()
+        measured = run_overhead(cfg, cookies, machine_info)
         results.update({k: v for k, v in measured.items() if k not in ("config", "machine")})
         if "load" in cfg.phases and not args.skip_nopool:
             # The same load levels without a database pool: what a site that did not set one up
             # gets (docs/deployment.md), for the connection counts.
             log("overhead: ours without a database pool, load levels only")
             nopool = replace(cfg, sides=("ours+nopool",), phases=("load",), search=False)
-            try:
-                measured = asyncio.run(
-                    overhead.main_async(nopool, cookies, machine_info, log=lambda m: log(m.strip()))
-                )
-            finally:
-                processes.stop_all()
-            results["ours+nopool"] = measured["ours+nopool"]
+            results["ours+nopool"] = run_overhead(nopool, cookies, machine_info)["ours+nopool"]
     if not args.skip_history:
         log("history scale: items.list and threads.list at 1k, 100k and 1M")
         results["history"] = run_history(
