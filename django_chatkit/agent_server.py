@@ -1,9 +1,9 @@
 """AgentChatKitServer: answers with an OpenAI Agents SDK agent, streamed token by token.
 
-Per turn: quotas are checked (no upstream call when exceeded), the newest history items are loaded
-in one query and converted to model input, the agent runs streamed through
-``chatkit.agents.stream_agent_response``, every model call is recorded as a Run, and an untitled
-thread gets a title written concurrently (the answer's first token never waits for it).
+Per turn (quotas were counted before anything was stored, in ``check_request``): the newest
+history items are loaded in one query and converted to model input, the agent runs streamed
+through ``chatkit.agents.stream_agent_response``, every model call is recorded as a Run, and an
+untitled thread gets a title written concurrently (the answer's first token never waits for it).
 
 Upstream faults (429, 5xx, timeouts, a stream dropped halfway) end the turn with an error event
 that says what happened and allows a retry; the user's message and the partial answer are kept.
@@ -40,7 +40,6 @@ from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.converter import DjangoThreadItemConverter
 from django_chatkit.openai_client import get_openai_client
-from django_chatkit.quotas import QuotaExceeded, check_and_count_request
 from django_chatkit.runs import RunTracker, record_title_run
 from django_chatkit.serialization import item_text
 from django_chatkit.server import DjangoChatKitServer
@@ -84,10 +83,6 @@ class AgentChatKitServer(DjangoChatKitServer):
         context: ChatKitContext,
     ) -> AsyncIterator[ThreadStreamEvent]:
         try:
-            await check_and_count_request(context.owner)
-        except QuotaExceeded as exc:
-            raise CustomStreamError(str(exc), allow_retry=True) from exc
-        try:
             client = get_openai_client()
         except openai.OpenAIError as exc:
             logger.error("ChatKit cannot reach OpenAI: %s", exc)
@@ -112,7 +107,9 @@ class AgentChatKitServer(DjangoChatKitServer):
             model_input,
             context=agent_context,
             hooks=tracker,
-            run_config=RunConfig(model_provider=provider),
+            run_config=RunConfig(
+                model_provider=provider, tracing_disabled=not chatkit_settings.TRACING
+            ),
         )
         started_items: dict[str, ThreadItem] = {}
         try:

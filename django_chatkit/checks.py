@@ -92,7 +92,32 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
                 id="chatkit.E008",
             )
         )
+    else:
+        errors.extend(_check_quota_cache_counts_atomically(value, quota_cache))
     return errors
+
+
+# Cache backends whose incr() is a read followed by a write: concurrent turns lose counts.
+_NON_ATOMIC_CACHES = (
+    "django.core.cache.backends.db.DatabaseCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+def _check_quota_cache_counts_atomically(value: dict[str, Any], alias: str) -> list[CheckMessage]:
+    limited = any(value.get(key) is not None for key in _OPTIONAL_POSITIVE_INTS)
+    backend = str(settings.CACHES[alias].get("BACKEND", ""))
+    if not limited or backend not in _NON_ATOMIC_CACHES:
+        return []
+    return [
+        Warning(
+            f"CHATKIT['QUOTA_CACHE'] = {alias!r} uses {backend.rsplit('.', 1)[-1]}, which cannot "
+            "count atomically: concurrent turns can pass REQUESTS_PER_MINUTE / TOKENS_PER_DAY.",
+            hint="Count quotas in Redis or Memcached (one cache all workers share).",
+            id="chatkit.W004",
+        )
+    ]
 
 
 def _is_int(value: Any) -> bool:
@@ -113,9 +138,10 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
         number = value.get(key, DEFAULTS[key])
         if not isinstance(number, int | float) or isinstance(number, bool) or number <= 0:
             problems.append((key, number, "a positive number of seconds"))
-    retries = value.get("OPENAI_MAX_RETRIES", DEFAULTS["OPENAI_MAX_RETRIES"])
-    if not _is_int(retries) or retries < 0:
-        problems.append(("OPENAI_MAX_RETRIES", retries, "an integer >= 0"))
+    for key in ("OPENAI_MAX_RETRIES", "TRUSTED_PROXY_COUNT"):
+        number = value.get(key, DEFAULTS[key])
+        if not _is_int(number) or number < 0:
+            problems.append((key, number, "an integer >= 0"))
     return [
         Error(f"CHATKIT[{key!r}] must be {expected}, not {number!r}.", id="chatkit.E006")
         for key, number, expected in problems

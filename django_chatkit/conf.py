@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     # agent's model when None), falling back to a clean truncation; False: truncation only.
     "GENERATE_TITLES": True,
     "TITLE_MODEL": None,
+    # The Agents SDK's tracing exports every run (inputs and outputs) to OpenAI's trace ingest.
+    # Off unless the site decides to turn it on.
+    "TRACING": False,
     # The OpenAI client. None: the openai package's own defaults (OPENAI_API_KEY, OPENAI_BASE_URL).
     "OPENAI_API_KEY": None,
     "OPENAI_BASE_URL": None,
@@ -66,6 +69,15 @@ DEFAULTS: dict[str, Any] = {
     "REQUESTS_PER_MINUTE": None,
     "TOKENS_PER_DAY": None,
     "QUOTA_CACHE": "default",
+    # When the quota cache cannot be reached: False refuses turns (retryable 503 / error event),
+    # True lets them through unlimited (and logs a warning).
+    "QUOTA_FAIL_OPEN": False,
+    # Anonymous visitors are also counted per client address (a visitor without a cookie is a
+    # new visitor on every request). The address is REMOTE_ADDR, or with TRUSTED_PROXY_COUNT
+    # reverse proxies in front (each appending to X-Forwarded-For), the address the outermost
+    # trusted proxy saw. IPv6 addresses are counted per /64.
+    "ANONYMOUS_LIMITS_PER_ADDRESS": True,
+    "TRUSTED_PROXY_COUNT": 0,
     # Dotted path to a chatkit.store.AttachmentStore subclass, or None to refuse attachments.
     "ATTACHMENT_STORE": None,
     # Let visitors without an account chat; their threads are owned by their session.
@@ -217,6 +229,22 @@ class ChatKitSettings:
     @property
     def QUOTA_CACHE(self) -> str:
         return str(self._get("QUOTA_CACHE"))
+
+    @property
+    def QUOTA_FAIL_OPEN(self) -> bool:
+        return bool(self._get("QUOTA_FAIL_OPEN"))
+
+    @property
+    def ANONYMOUS_LIMITS_PER_ADDRESS(self) -> bool:
+        return bool(self._get("ANONYMOUS_LIMITS_PER_ADDRESS"))
+
+    @property
+    def TRUSTED_PROXY_COUNT(self) -> int:
+        return int(self._get("TRUSTED_PROXY_COUNT"))
+
+    @property
+    def TRACING(self) -> bool:
+        return bool(self._get("TRACING"))
 
     @property
     def WIDGET(self) -> dict[str, Any]:

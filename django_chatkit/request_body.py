@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, get_args
 
-from chatkit.types import ChatKitReq
+from chatkit.types import ChatKitReq, StreamingReq
 
 from django_chatkit.errors import RequestRejected
 
@@ -19,6 +19,9 @@ def _known_ops() -> frozenset[str]:
 
 
 KNOWN_OPS = _known_ops()
+STREAMING_OPS = frozenset(
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(StreamingReq)
+)
 
 # NUL cannot be stored in PostgreSQL text or jsonb, and unpaired surrogates cannot be encoded
 # as UTF-8 at all: either would fail deep in the database as a server error.

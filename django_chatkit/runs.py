@@ -97,7 +97,7 @@ class RunTracker(RunHooks[Any]):
             output_tokens=usage.output_tokens,
             response_id=response.response_id or "",
         )
-        await quotas.add_tokens(self.context.owner, usage.input_tokens + usage.output_tokens)
+        await quotas.add_tokens(self.context, usage.input_tokens + usage.output_tokens)
 
     async def failed(self, code: str, message: str) -> None:
         await self._close(models.RunStatus.FAILED, error_code=code, error_message=message)
@@ -180,4 +180,4 @@ async def record_title_run(
         error_code=error_code,
         **context.owner.fields(),
     )
-    await quotas.add_tokens(context.owner, input_tokens + output_tokens)
+    await quotas.add_tokens(context, input_tokens + output_tokens)

@@ -32,6 +32,7 @@ from chatkit.types import (
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
+    ThreadsUpdateReq,
     UserMessageItem,
     WidgetItem,
     is_streaming_req,
@@ -42,7 +43,9 @@ from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.errors import RequestRejected
 from django_chatkit.loading import get_attachment_store
+from django_chatkit.quotas import check_and_count_request
 from django_chatkit.store import DjangoStore
+from django_chatkit.titles import MAX_TITLE_LENGTH
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -62,6 +65,23 @@ def status_message(thread: ThreadMetadata) -> str:
     verb = "locked" if thread.status.type == "locked" else "closed"
     message = f"This conversation is {verb} and cannot take new messages."
     return f"{message} Reason: {reason}" if reason else message
+
+
+# Ops after which the SDK calls respond(): the model turns that quotas count.
+RESPONDING_OPS = (
+    ThreadsCreateReq,
+    ThreadsAddUserMessageReq,
+    ThreadsAddClientToolOutputReq,
+    ThreadsAddStructuredInputReq,
+    ThreadsRetryAfterItemReq,
+)
+
+
+def _check_title(title: str) -> None:
+    if len(title) > MAX_TITLE_LENGTH:
+        raise RequestRejected(
+            400, "invalid_request", f"A title may be at most {MAX_TITLE_LENGTH} characters long."
+        )
 
 
 # Attachment.mime_type is a 255-character column; names are kept in full but bounded anyway.
@@ -125,7 +145,24 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         return NonStreamingResult(await self._process_non_streaming(parsed, context))
 
     async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
-        """Raise for a request that cannot run; return a message to refuse it as a stream error."""
+        """Raise for a request that cannot run; return a message to refuse it as a stream error.
+
+        A request that would make the server answer (a turn) is counted against the owner's
+        quotas last, once everything else is known to be fine, so that a refused turn stores
+        nothing and a request refused for another reason costs no quota.
+        """
+        refusal = await self._check_ids_and_status(request, context)
+        if refusal is None and isinstance(request, RESPONDING_OPS):
+            await self.check_quota(request, context)
+        return refusal
+
+    async def check_quota(self, request: ChatKitReq, context: ChatKitContext) -> None:
+        """Count a turn against the quotas; raise :class:`QuotaExceeded` when one is spent."""
+        await check_and_count_request(context)
+
+    async def _check_ids_and_status(
+        self, request: ChatKitReq, context: ChatKitContext
+    ) -> str | None:
         self._check_supported(request)
         match request:
             case ThreadsCreateReq():
@@ -133,6 +170,9 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 return None
             case ThreadsAddUserMessageReq():
                 await self._check_attachments(request.params.input.attachments, context)
+            case ThreadsUpdateReq():
+                _check_title(request.params.title)
+                return None
             case AttachmentsCreateReq():
                 _check_attachment_params(request.params.name, request.params.mime_type)
                 return None

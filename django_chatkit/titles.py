@@ -9,6 +9,8 @@ TITLE_INSTRUCTIONS = (
     "below. Use the message's language. Answer with the title only: no quotes, no final period."
 )
 MAX_TITLE_CHARS = 80
+# Longest title a user may set (threads.update): room for any sensible name, not for a document.
+MAX_TITLE_LENGTH = 200
 
 
 def truncate_title(text: str, limit: int = 60) -> str:

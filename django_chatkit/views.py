@@ -21,9 +21,9 @@ from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request, remember_anonymous_owner
-from django_chatkit.errors import RequestRejected, error_response
+from django_chatkit.errors import RequestRejected, error_response, rejection_response
 from django_chatkit.loading import get_server
-from django_chatkit.request_body import vet_body
+from django_chatkit.request_body import STREAMING_OPS, vet_body
 from django_chatkit.streaming import cancellable
 
 logger = logging.getLogger("django_chatkit")
@@ -125,11 +125,12 @@ class ChatKitView(View):
         if len(body) > limit:
             return error_response(413, "request_too_large", f"The body exceeds {limit} bytes.")
 
+        op = ""
         try:
-            vet_body(body)
+            op = vet_body(body)
             result = await get_server().process(body, context)
         except RequestRejected as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            return rejection_response(exc, streaming=op in STREAMING_OPS)
         except ValidationError as exc:
             return error_response(400, "invalid_request", _validation_message(exc))
         except NotFoundError as exc:

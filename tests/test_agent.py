@@ -4,6 +4,7 @@ OpenAI server over loopback, through the real view."""
 from __future__ import annotations
 
 import pytest
+from agents.tracing import TracingProcessor
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
@@ -270,6 +271,53 @@ class TestQuotas:
             "budget of 100 tokens" in second.error.message and "resets at" in second.error.message
         )
         assert len(fake.requests) == calls
+
+
+class RecordingTraces(TracingProcessor):
+    """A trace processor that keeps the names of traces started (and exports nothing)."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def on_trace_start(self, trace) -> None:
+        self.started.append(trace.name)
+
+    def on_trace_end(self, trace) -> None: ...
+    def on_span_start(self, span) -> None: ...
+    def on_span_end(self, span) -> None: ...
+    def shutdown(self) -> None: ...
+    def force_flush(self) -> None: ...
+
+
+class TestTracing:
+    @pytest.fixture
+    def traces(self, fake):
+        """Tracing enabled in the Agents SDK, with our recorder as its only processor (the
+        default one would export to OpenAI): only the TRACING setting decides."""
+        from agents import set_trace_processors, set_tracing_disabled
+        from agents.tracing import get_trace_provider
+
+        recorder = RecordingTraces()
+        provider = get_trace_provider()
+        previous = list(provider._multi_processor._processors)  # type: ignore[attr-defined]
+        set_trace_processors([recorder])
+        set_tracing_disabled(False)
+        yield recorder
+        set_tracing_disabled(True)
+        set_trace_processors(previous)
+
+    async def test_off_by_default(self, fake, traces, chat):
+        fake.queue(answer("Hello."))
+        reply = await chat.create_thread("hi")
+        assert reply.error is None
+        assert traces.started == []
+
+    @override_settings(CHATKIT={**AGENT_SETTINGS, "TRACING": True})
+    async def test_on_when_the_site_turns_it_on(self, fake, traces, chat):
+        fake.queue(answer("Hello."))
+        reply = await chat.create_thread("hi")
+        assert reply.error is None
+        assert traces.started == ["Agent workflow"]
 
 
 class TestConfiguration:

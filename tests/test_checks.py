@@ -81,6 +81,8 @@ def test_e006_sizes_must_be_positive_integers(value):
         ("OPENAI_CONNECT_TIMEOUT", "5"),
         ("OPENAI_MAX_RETRIES", -1),
         ("HISTORY_ITEMS", None),
+        ("TRUSTED_PROXY_COUNT", -1),
+        ("TRUSTED_PROXY_COUNT", "1"),
     ],
 )
 def test_e006_numbers_of_the_agent_settings(key, value):
@@ -126,6 +128,36 @@ def test_agent_setting_accepts_a_dict_with_tools_or_a_path():
 @override_settings(CHATKIT={**GOOD, "QUOTA_CACHE": "quotas"})
 def test_e008_quota_cache_must_exist():
     assert ids(check_settings(None)) == ["chatkit.E008"]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.db.DatabaseCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.dummy.DummyCache",
+    ],
+)
+def test_w004_quota_cache_that_cannot_count_atomically(backend, settings):
+    settings.CACHES = {**settings.CACHES, "quotas": {"BACKEND": backend, "LOCATION": "x"}}
+    with override_settings(CHATKIT={**GOOD, "QUOTA_CACHE": "quotas", "REQUESTS_PER_MINUTE": 5}):
+        assert ids(check_settings(None)) == ["chatkit.W004"]
+    with override_settings(CHATKIT={**GOOD, "QUOTA_CACHE": "quotas"}):
+        assert check_settings(None) == []  # no quota set: nothing is counted
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.redis.RedisCache",
+        "django.core.cache.backends.memcached.PyMemcacheCache",
+    ],
+)
+def test_w004_quiet_for_caches_that_increment_atomically(backend, settings):
+    settings.CACHES = {**settings.CACHES, "quotas": {"BACKEND": backend, "LOCATION": "x"}}
+    with override_settings(CHATKIT={**GOOD, "QUOTA_CACHE": "quotas", "TOKENS_PER_DAY": 5}):
+        assert check_settings(None) == []
 
 
 def test_w001_not_served_over_asgi(settings):

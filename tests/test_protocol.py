@@ -8,6 +8,7 @@ import pytest
 from django.test import AsyncClient, override_settings
 
 from django_chatkit import models, signals
+from django_chatkit.titles import MAX_TITLE_LENGTH
 from tests.conftest import CSRF_TOKEN, ENDPOINT, ChatKitHttp, user_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -186,6 +187,18 @@ class TestJsonOps:
         assert status == 200 and body == {}
         assert not await models.Thread.objects.filter(id=first).aexists()
         assert not await models.ThreadItem.objects.filter(thread_id=first).aexists()
+
+    async def test_titles_are_bounded(self, http_alice):
+        thread_id, _ = await start_thread(http_alice)
+        status, body = await http_alice.json(
+            "threads.update", thread_id=thread_id, title="x" * (MAX_TITLE_LENGTH + 1)
+        )
+        assert status == 400 and body["error"]["code"] == "invalid_request"
+        assert str(MAX_TITLE_LENGTH) in body["error"]["message"]
+        status, body = await http_alice.json(
+            "threads.update", thread_id=thread_id, title="y" * MAX_TITLE_LENGTH
+        )
+        assert status == 200 and body["title"] == "y" * MAX_TITLE_LENGTH
 
     async def test_items_list_hides_hidden_context(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
