@@ -39,6 +39,7 @@ from django_chatkit.agent_config import get_agent, model_name
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.converter import DjangoThreadItemConverter
+from django_chatkit.fake_ids import FakeIdRewriter, is_fake, store_type
 from django_chatkit.openai_client import get_openai_client
 from django_chatkit.runs import RunTracker, record_title_run
 from django_chatkit.serialization import item_text
@@ -112,11 +113,15 @@ class AgentChatKitServer(DjangoChatKitServer):
             ),
         )
         started_items: dict[str, ThreadItem] = {}
+        ids = FakeIdRewriter(
+            lambda item: self.store.generate_item_id(store_type(item), thread, context)
+        )
         try:
-            async for event in stream_agent_response(agent_context, result):
-                if isinstance(event, ThreadItemAddedEvent):
-                    started_items[event.item.id] = event.item
-                yield event
+            async for streamed in stream_agent_response(agent_context, result):
+                for event in ids.rewrite(streamed):
+                    if isinstance(event, ThreadItemAddedEvent):
+                        started_items[event.item.id] = event.item
+                    yield event
         except asyncio.CancelledError:
             # The client went away: stop the upstream request; the SDK stores the partial text.
             result.cancel()
@@ -133,7 +138,7 @@ class AgentChatKitServer(DjangoChatKitServer):
             code, message = described
             logger.warning("ChatKit answer failed upstream (%s): %s", code, exc)
             await tracker.failed(code, str(exc)[:500])
-            await self.keep_partial_answer(thread, tracker, started_items, context)
+            await self.keep_partial_answer(thread, tracker, started_items, ids, context)
             raise CustomStreamError(message, allow_retry=True) from exc
 
         if title_task is not None:
@@ -146,11 +151,15 @@ class AgentChatKitServer(DjangoChatKitServer):
         thread: ThreadMetadata,
         tracker: RunTracker,
         started_items: dict[str, ThreadItem],
+        ids: FakeIdRewriter,
         context: ChatKitContext,
     ) -> None:
         """Store what the model said before a fault, as the SDK does on cancellation."""
         partial = tracker.unfinished_answers()
-        for item_id, text in partial.items():
+        for model_item_id, text in partial.items():
+            item_id = ids.resolve(model_item_id)  # the id the client was shown
+            if is_fake(item_id):
+                item_id = self.store.generate_item_id("message", thread, context)
             started = started_items.get(item_id)
             await self.store.add_thread_item(
                 thread.id,

@@ -5,11 +5,19 @@ from __future__ import annotations
 import base64
 import json
 
+from agents import TResponseInputItem
 from asgiref.sync import sync_to_async
 from chatkit.agents import ThreadItemConverter
-from chatkit.types import Attachment, HiddenContextItem, ImageAttachment, UserMessageTagContent
+from chatkit.types import (
+    AssistantMessageItem,
+    Attachment,
+    HiddenContextItem,
+    ImageAttachment,
+    UserMessageTagContent,
+)
 from django.core.files.storage import storages
 from openai.types.responses import (
+    EasyInputMessageParam,
     ResponseInputContentParam,
     ResponseInputFileParam,
     ResponseInputImageParam,
@@ -60,6 +68,16 @@ class DjangoThreadItemConverter(ThreadItemConverter):
             return ResponseInputImageParam(type="input_image", detail="auto", image_url=data_url)
         return ResponseInputFileParam(
             type="input_file", filename=attachment.name, file_data=data_url
+        )
+
+    async def assistant_message_to_input(
+        self, item: AssistantMessageItem
+    ) -> TResponseInputItem | list[TResponseInputItem] | None:
+        # The SDK sends earlier answers as "output_text" parts, which the Agents SDK cannot turn
+        # into Chat Completions messages (it raises "Unknown content"): plain text works with
+        # the Responses API and Chat Completions alike.
+        return EasyInputMessageParam(
+            type="message", role="assistant", content="".join(part.text for part in item.content)
         )
 
     async def tag_to_message_content(self, tag: UserMessageTagContent) -> ResponseInputContentParam:

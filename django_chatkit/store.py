@@ -8,6 +8,7 @@ thread (one hop, one transaction where it writes) and issues a constant number o
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
@@ -23,6 +24,7 @@ from django_chatkit import models, signals
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.db import in_thread
+from django_chatkit.fake_ids import is_fake, store_type
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import (
     THREAD_FIELDS,
@@ -34,6 +36,8 @@ from django_chatkit.serialization import (
     thread_row_values,
     to_aware,
 )
+
+logger = logging.getLogger("django_chatkit")
 
 # Keys of ChatKitContext.extra used by the store.
 _NEW_THREAD_IDS = "django_chatkit.new_thread_ids"
@@ -379,6 +383,12 @@ class DjangoStore(Store[ChatKitContext]):
         await in_thread(self._upsert_item)(thread_id, item, context)
 
     def _upsert_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
+        if is_fake(item.id):
+            # A placeholder id shared by every answer (see fake_ids): stored under it, each
+            # answer would replace the previous one. The agent server rewrites these before
+            # they reach the client; a custom server's still get an id of their own here.
+            item = item.model_copy(update={"id": new_typed_id(store_type(item))})
+            logger.warning("ChatKit stored an item sent with a placeholder id as %s", item.id)
         with transaction.atomic():
             # Bumping updated_at doubles as the ownership check (and locks the thread row on
             # databases with row locks, which serialises writers to one thread).

@@ -24,3 +24,13 @@ def agent_for(context):
         instructions=f"The user's name is {context.user.username}.",
         tools=[__import__("agents").function_tool(lookup_order)],
     )
+
+
+def chat_completions_agent(context):
+    """An agent on a Chat Completions model (its messages come with the SDK's placeholder id)."""
+    from agents import Agent, OpenAIChatCompletionsModel, function_tool
+
+    from django_chatkit.openai_client import get_openai_client
+
+    model = OpenAIChatCompletionsModel(model="answer-model", openai_client=get_openai_client())
+    return Agent(name="Chat", model=model, tools=[function_tool(get_weather)])

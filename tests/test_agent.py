@@ -273,6 +273,52 @@ class TestQuotas:
         assert len(fake.requests) == calls
 
 
+class TestChatCompletionsModels:
+    """Chat Completions messages all carry the Agents SDK's placeholder id ``__fake_id__``."""
+
+    @override_settings(
+        CHATKIT={**AGENT_SETTINGS, "AGENT": "tests.agent_tools.chat_completions_agent"}
+    )
+    async def test_every_answer_gets_an_id_of_its_own(self, fake, chat):
+        fake.queue(answer("First answer."), answer("Second answer."))
+        first = await chat.create_thread("one")
+        thread_id = str(first.thread_id)
+        fake.queue(
+            answer("", tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]),
+            answer("Third answer, after a tool."),
+        )
+        second = await chat.send(thread_id, "two")
+        third = await chat.send(thread_id, "three")
+        assert [r.answer for r in (first, second, third)] == [
+            "First answer.",
+            "Second answer.",
+            "Third answer, after a tool.",
+        ]
+        assert all(r.path == "/v1/chat/completions" for r in fake.requests if is_answer(r))
+        items = await chat.items(thread_id)
+        answers = [item for item in items if item["type"] == "assistant_message"]
+        assert [a["content"][0]["text"] for a in answers] == [
+            "First answer.",
+            "Second answer.",
+            "Third answer, after a tool.",
+        ]
+        ids = [a["id"] for a in answers]
+        assert len(set(ids)) == 3 and all(i.startswith("msg_") for i in ids)
+        # The client was shown the ids that were stored: every event of the stream agrees.
+        streamed = [
+            (getattr(event, "item", None) and event.item.id) or getattr(event, "item_id", "")
+            for reply in (first, second, third)
+            for event in reply.events
+            if event.type.startswith("thread.item.")
+        ]
+        assert "__fake_id__" not in streamed
+        assert set(ids) <= set(streamed)
+        vote = await chat.request(
+            "items.feedback", thread_id=thread_id, item_ids=[ids[0]], kind="positive"
+        )
+        assert vote.status_code == 200
+
+
 class RecordingTraces(TracingProcessor):
     """A trace processor that keeps the names of traces started (and exports nothing)."""
 

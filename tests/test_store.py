@@ -286,6 +286,22 @@ class TestItems:
         assert models.ThreadItem.objects.count() == 1
         assert run(store.load_item, thread.id, first.id, alice_ctx) == again
 
+    def test_placeholder_ids_get_ids_of_their_own(self, store, alice_ctx, caplog):
+        # The Agents SDK's "__fake_id__" (Chat Completions): never one row for every answer.
+        thread = new_thread(store, alice_ctx)
+        for n in range(3):
+            fake = message(thread.id, n, T0 + timedelta(seconds=n))
+            placeholder = fake.model_copy(update={"id": "__fake_id__"})
+            run(store.add_thread_item, thread.id, placeholder, alice_ctx)
+        page = run(store.load_thread_items, thread.id, None, 10, "asc", alice_ctx)
+        assert [item.content[0].text for item in page.data] == [  # type: ignore[union-attr]
+            "message 0",
+            "message 1",
+            "message 2",
+        ]
+        assert len(set(ids(page))) == 3 and all(i.startswith("msg_") for i in ids(page))
+        assert "placeholder id" in caplog.text
+
     def test_save_item_inserts_or_replaces_in_place(self, store, alice_ctx):
         thread = new_thread(store, alice_ctx)
         items = fill(store, alice_ctx, thread, 3)
