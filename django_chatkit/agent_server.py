@@ -129,6 +129,14 @@ class AgentChatKitServer(DjangoChatKitServer):
                 title_task.cancel()
             await tracker.cancelled()
             raise
+        except GeneratorExit:
+            # The SDK stopped reading: storing the event last yielded failed (it sends the
+            # client an error event instead), so this answer is not stored.
+            result.cancel()
+            if title_task is not None:
+                title_task.cancel()
+            await tracker.abandoned("not_stored", "The answer could not be stored.")
+            raise
         except Exception as exc:
             result.cancel()
             described = describe_upstream_error(exc)
@@ -140,6 +148,11 @@ class AgentChatKitServer(DjangoChatKitServer):
             await tracker.failed(code, str(exc)[:500])
             await self.keep_partial_answer(thread, tracker, started_items, ids, context)
             raise CustomStreamError(message, allow_retry=True) from exc
+        finally:
+            if tracker.run_pk is not None:
+                # Whatever ended the turn with a model call still open (a failing hook, a run
+                # that could not be closed above), the Run must not stay "running".
+                await tracker.abandoned("interrupted", "The turn ended during the model call.")
 
         if title_task is not None:
             title = await self.finish_title(title_task, input_user_message)

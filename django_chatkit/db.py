@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
+
+logger = logging.getLogger("django_chatkit")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,19 +34,61 @@ def release_connections(*, unpooled: bool = False) -> None:
             connection.close()
 
 
+def close_dropped_connections() -> bool:
+    """Close this thread's connections that the database dropped; True if there was one.
+
+    Django notices a dropped connection only at the start and end of a request
+    (``close_if_unusable_or_obsolete``); a streamed answer lasts long enough for a restart, a
+    failover, an idle timeout or ``pg_terminate_backend`` to happen in between, and a pooled
+    connection can die while it waits in the pool.
+    """
+    dropped = False
+    for connection in connections.all(initialized_only=True):
+        if connection.in_atomic_block:
+            continue
+        if connection.connection is None:
+            # Closed already: a transaction that failed on a dropped connection closes it
+            # when its rollback fails too (or it never connected, and connecting again will say).
+            dropped = True
+        elif connection.errors_occurred and not connection.is_usable():
+            connection.close()
+            dropped = True
+        pool = getattr(connection, "pool", None) if dropped else None
+        if pool is not None:
+            # What dropped one connection (a restart, a failover) dropped the idle ones in the
+            # pool as well, which would be handed out next: test them now, replace the dead.
+            pool.check()
+    return dropped
+
+
 def in_thread(
-    func: Callable[P, R], *, before_wait: bool = False
+    func: Callable[P, R],
+    *,
+    before_wait: bool = False,
+    on_retry: Callable[P, R] | None = None,
 ) -> Callable[P, Coroutine[Any, Any, R]]:
     """``func`` as a coroutine run in the request's thread, connections released afterwards.
 
     ``before_wait``: the caller waits a long time next (a model call), so connections without
     a pool are closed as well: an open stream then holds no connection while the model talks.
+
+    When the call fails because the database dropped the connection, it is made once more on
+    a new connection (``on_retry`` instead of ``func`` when given). That is safe because every
+    function run this way is idempotent: reads, upserts, conditional updates, and inserts that
+    first look for the row a dropped commit may have written (``on_retry``). A second failure,
+    or a database that is really down, raises as usual.
     """
 
     @functools.wraps(func)
     def call_and_release(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except (OperationalError, InterfaceError):
+                if not close_dropped_connections():
+                    raise  # the connection is fine: a lock timeout, a bad query, ...
+                logger.warning("ChatKit: the database dropped a connection; trying once more")
+                return (on_retry or func)(*args, **kwargs)
         finally:
             release_connections(unpooled=before_wait)
 

@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from agents import Agent, Model, ModelProvider, RunContextWrapper, RunHooks
 from agents.items import ModelResponse
+from django.db import DatabaseError
 from django.utils import timezone
 
 from django_chatkit import models, quotas, signals
 from django_chatkit.context import ChatKitContext
 from django_chatkit.db import in_thread
 
+logger = logging.getLogger("django_chatkit")
+
 
 def _create_run(**values: Any) -> int:
     return models.Run.objects.create(**values).pk
+
+
+def _create_run_again(**values: Any) -> int:
+    """The retry of a create whose connection dropped: its commit may have happened.
+
+    A run is identified by its thread, kind and start time to the microsecond.
+    """
+    found = (
+        models.Run.objects.filter(
+            thread_id=values["thread_id"], kind=values["kind"], started_at=values["started_at"]
+        )
+        .order_by()
+        .values_list("pk", flat=True)[:1]
+    )
+    existing = next(iter(found), None)
+    return existing if existing is not None else _create_run(**values)
 
 
 def _update_run(pk: int, **values: Any) -> None:
     models.Run.objects.filter(pk=pk).update(**values)
 
 
-create_run = in_thread(_create_run)
-# A model call starts right after: the stream then holds no connection while the model talks.
-create_run_before_call = in_thread(_create_run, before_wait=True)
+# A model call starts right after (or, for a title, is still streaming the answer): the stream
+# then holds no connection while the model talks.
+create_run_before_call = in_thread(_create_run, before_wait=True, on_retry=_create_run_again)
 update_run = in_thread(_update_run)
 
 
@@ -41,7 +61,8 @@ class RunTracker(RunHooks[Any]):
         self.thread_id = thread_id
         self.context = context
         self.model = model
-        self.run_pk: int | None = None
+        self.run_pk: int | None = None  # the run of the model call under way
+        self.last_run_pk: int | None = None  # the last run closed
         self.first_token_at: datetime | None = None
         self.input_tokens = 0
         self.output_tokens = 0
@@ -105,8 +126,30 @@ class RunTracker(RunHooks[Any]):
     async def cancelled(self) -> None:
         await self._close(models.RunStatus.CANCELLED, error_code="cancelled")
 
+    async def abandoned(self, code: str, message: str) -> None:
+        """The turn ended without its answer stored (the store failed, the stream was dropped
+        unexpectedly): whichever run is open, or else the one that produced the answer, is
+        marked failed. Best effort: with the database down, ``chatkit_close_stale_runs``
+        closes a run left running later."""
+        pk = self.run_pk or self.last_run_pk
+        self.run_pk = self.last_run_pk = None
+        if pk is None:
+            return
+        try:
+            await update_run(
+                pk,
+                status=models.RunStatus.FAILED,
+                finished_at=timezone.now(),
+                error_code=code,
+                error_message=message[:500],
+            )
+        except DatabaseError as exc:
+            logger.error("ChatKit could not mark run %s failed (%s): %s", pk, code, exc)
+            return
+        self._finished(pk, models.RunStatus.FAILED)
+
     async def _close(self, status: str, **values: Any) -> None:
-        pk, self.run_pk = self.run_pk, None
+        pk = self.run_pk
         if pk is None:
             return
         await update_run(
@@ -116,6 +159,10 @@ class RunTracker(RunHooks[Any]):
             first_token_at=self.first_token_at,
             **values,
         )
+        self.run_pk, self.last_run_pk = None, pk
+        self._finished(pk, status)
+
+    def _finished(self, pk: int, status: str) -> None:
         signals.run_finished.send(sender=models.Run, run_id=pk, status=status, context=self.context)
 
 
@@ -167,8 +214,8 @@ async def record_title_run(
     output_tokens: int = 0,
     error_code: str = "",
 ) -> None:
-    """A title call, written once when it is over."""
-    await create_run(
+    """A title call, written once when it is over (usually while the answer still streams)."""
+    await create_run_before_call(
         thread_id=thread_id,
         kind=models.RunKind.TITLE,
         model=model,

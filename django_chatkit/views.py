@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request, remember_anonymous_owner
+from django_chatkit.db import close_dropped_connections
 from django_chatkit.errors import RequestRejected, error_response, rejection_response
 from django_chatkit.loading import get_server
 from django_chatkit.request_body import STREAMING_OPS, vet_body
@@ -88,6 +89,9 @@ class ChatKitView(View):
             # The database refused or lost the connection (down, restarting, out of connections):
             # the client may retry, and the widget shows a message instead of an HTML 500 page.
             logger.warning("ChatKit request failed: database unavailable: %s", exc)
+            # A restarted database leaves dead connections behind (in the pool too): drop them
+            # now, so that the client's retry gets a live one.
+            await sync_to_async(close_dropped_connections)()
             response = error_response(
                 503, "database_unavailable", "The chat is unavailable for a moment. Retry soon."
             )

@@ -4,3 +4,9 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 application = get_asgi_application()
+
+# As the Quickstart's asgi.py does: the first chat then does not wait for the SDK imports
+# (seconds on a busy machine), and a server that listens is ready to answer.
+from django_chatkit.loading import warm_up  # noqa: E402
+
+warm_up()

@@ -159,8 +159,14 @@ def session_cookie(user: Any) -> str:
     return client.cookies["sessionid"].value
 
 
+# Seconds an HTTP call to a live server may take: generous, for a busy machine (the default 5 s
+# is not); tests that time something measure it themselves.
+CLIENT_TIMEOUT = 30.0
+
+
 def browser_client(server: LiveServer, user: Any, **kwargs: Any) -> httpx.Client:
     """An httpx client carrying what a signed-in browser sends: session, CSRF cookie and header."""
+    kwargs.setdefault("timeout", CLIENT_TIMEOUT)
     return httpx.Client(
         base_url=server.url,
         cookies={"sessionid": session_cookie(user), "csrftoken": CSRF_TOKEN},

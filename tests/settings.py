@@ -43,6 +43,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # One test database per run, so that parallel runs on one server do not collide.
     DATABASES["default"]["TEST"] = {"NAME": f"test_chatkit_{os.getpid()}"}
+    if os.environ.get("CHATKIT_TEST_DB_POOL"):  # live servers started with Django's psycopg pool
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}

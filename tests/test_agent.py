@@ -273,6 +273,56 @@ class TestQuotas:
         assert len(fake.requests) == calls
 
 
+class TestStoreFailures:
+    async def test_an_answer_that_cannot_be_stored_fails_its_run(self, fake, chat, monkeypatch):
+        # The database is gone by the time the answer is complete (retries included).
+        from django.db import OperationalError
+
+        from django_chatkit.store import DjangoStore
+
+        upsert = DjangoStore._upsert_item
+
+        def failing_upsert(self, thread_id, item, context):
+            if item.type == "assistant_message":
+                raise OperationalError("the database went away")
+            return upsert(self, thread_id, item, context)
+
+        monkeypatch.setattr(DjangoStore, "_upsert_item", failing_upsert)
+        fake.queue(answer("Lost words."))
+        reply = await chat.create_thread("hi")
+        assert reply.error is not None and reply.error.allow_retry is True
+        thread_id = str(reply.thread_id)
+        assert await stored(thread_id) == [("user_message", "hi")]
+        [run] = await runs(thread_id)
+        assert (run.status, run.error_code) == ("failed", "not_stored")
+
+    async def test_stale_runs_are_closed_by_the_sweep(self, alice):
+        from datetime import timedelta
+
+        from django.core.management import call_command
+        from django.utils import timezone
+
+        thread = await models.Thread.objects.acreate(
+            id="thr_sweep", user=alice, created_at=timezone.now(), updated_at=timezone.now()
+        )
+        old = timezone.now() - timedelta(hours=2)
+        stale = await models.Run.objects.acreate(
+            thread=thread, user=alice, model="m", started_at=old
+        )
+        recent = await models.Run.objects.acreate(
+            thread=thread, user=alice, model="m", started_at=timezone.now()
+        )
+        done = await models.Run.objects.acreate(
+            thread=thread, user=alice, model="m", started_at=old, status="completed"
+        )
+        await sync_to_async(call_command)("chatkit_close_stale_runs", "--older-than", "3600")
+        for run in (stale, recent, done):
+            await run.arefresh_from_db()
+        assert (stale.status, stale.error_code) == ("failed", "abandoned")
+        assert stale.finished_at is not None
+        assert (recent.status, done.status) == ("running", "completed")
+
+
 class TestChatCompletionsModels:
     """Chat Completions messages all carry the Agents SDK's placeholder id ``__fake_id__``."""
 
