@@ -22,6 +22,7 @@ from django.db import connection
 from django_chatkit.db import in_thread, release_connections
 from django_chatkit.models import Run, Thread, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
+from django_chatkit.testing.titles import is_title_request, title_from_message
 from tests.live_server import browser_client, database_url, live_asgi_server
 from tests.test_live_agent import SERVER_SETTINGS, wait_for
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
@@ -107,7 +108,8 @@ def server_connections(server_pid: int) -> int:
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_open_streams_hold_no_database_connection_while_the_model_talks():
+@pytest.mark.parametrize("titles", [False, True], ids=["titles off", "titles on"])
+def test_open_streams_hold_no_database_connection_while_the_model_talks(titles):
     user = get_user_model().objects.create_user("stream", password="pw")
     mid_answer = threading.Barrier(STREAMS + 1, timeout=30)
     release = threading.Event()
@@ -133,13 +135,15 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks():
             errors.append(exc)
             mid_answer.abort()
 
-    with FakeOpenAI() as fake:
+    # With titles on, each title's Run is written while its answer streams.
+    with FakeOpenAI(default_reply=title_from_message) as fake:
+        fake.side_requests = is_title_request
         for _ in range(STREAMS):
             # Slow enough that every stream is mid-answer when the connections are counted.
             fake.queue(Reply(tokens=WORDS, token_delay=0.1))
         env = {
             **fake.env,
-            "CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS),
+            "CHATKIT_TEST_SETTINGS": json.dumps({**SERVER_SETTINGS, "GENERATE_TITLES": titles}),
             "OPENAI_AGENTS_DISABLE_TRACING": "1",
         }
         with live_asgi_server("uvicorn", db_url=server_database_url(), extra_env=env) as server:
@@ -167,7 +171,11 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks():
                 for http in clients:
                     http.close()
             assert not errors, (errors, server.describe())
-            upstream = fake.wait_for_requests(STREAMS, timeout=10)
+            upstream = [
+                request
+                for request in fake.wait_for_requests(STREAMS * (2 if titles else 1), timeout=10)
+                if not is_title_request(request)
+            ]
             # The model was still talking to every stream when the connections were counted.
             finished = [request.finished_at for request in upstream]
             assert all(at is not None and at > counted_at for at in finished), finished
@@ -176,4 +184,6 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks():
     assert len(thread_ids) == STREAMS
     answers = ThreadItem.objects.filter(thread_id__in=thread_ids, type="assistant_message")
     assert sorted(item.text for item in answers) == ["".join(WORDS)] * STREAMS
-    assert Run.objects.filter(thread_id__in=thread_ids, status="completed").count() == STREAMS
+    completed = Run.objects.filter(thread_id__in=thread_ids, status="completed")
+    assert completed.filter(kind="answer").count() == STREAMS
+    assert completed.filter(kind="title").count() == (STREAMS if titles else 0)
