@@ -54,6 +54,12 @@ DEFAULTS: dict[str, Any] = {
             "text/markdown": [".md"],
             "text/csv": [".csv"],
         },
+        # Images are decoded (checked pixel by pixel, previewed) only when that takes at most
+        # MAX_DECODE_BYTES, estimated from the header; larger ones are accepted on their header
+        # checks with a placeholder preview. A process decodes at most MAX_CONCURRENT_DECODES
+        # images at once: its decoding memory stays below their product.
+        "MAX_DECODE_BYTES": 96 * 1024 * 1024,
+        "MAX_CONCURRENT_DECODES": 2,
     },
     # Seconds an upload URL (its signed token) stays valid after attachments.create.
     "UPLOAD_TOKEN_MAX_AGE": 300,

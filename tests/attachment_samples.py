@@ -59,3 +59,15 @@ def png_with_broken_pixels() -> bytes:
 def stored_files(root: Path) -> list[Path]:
     """Every file under a storage root (an empty list: nothing was left behind)."""
     return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def one_colour_image(fmt: str, side: int) -> bytes:
+    """A ``side`` x ``side`` image of one colour: a tiny file that decodes to many pixels (at
+    ``side=7071``, 50 megapixels in under 200 KiB, a decompression bomb just under the cap).
+    PNG and WebP are RGB (Pillow keeps four bytes per pixel), GIF is a palette image."""
+    mode = "P" if fmt == "GIF" else "RGB"
+    image = Image.new(mode, (side, side), 1 if mode == "P" else (200, 30, 30))
+    options = {"lossless": True, "method": 0} if fmt == "WEBP" else {}
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()

@@ -87,3 +87,7 @@ CHATKIT = {"SERVER": "tests.servers.ScriptedServer", "DOMAIN_KEY": "domain_pk_te
 # Live-server tests hand their CHATKIT settings to the server process as JSON.
 if os.environ.get("CHATKIT_TEST_SETTINGS"):
     CHATKIT = json.loads(os.environ["CHATKIT_TEST_SETTINGS"])
+# Live-server tests that store attachments point the server's default storage at a temporary
+# directory (the test process's override_settings does not reach another process).
+if os.environ.get("CHATKIT_TEST_MEDIA_ROOT"):
+    MEDIA_ROOT = os.environ["CHATKIT_TEST_MEDIA_ROOT"]

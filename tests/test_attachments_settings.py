@@ -30,6 +30,8 @@ def ids(messages) -> list[str]:
         {"ENABLED": "yes"},
         {"MAX_BYTES": 0},
         {"MAX_COUNT": -1},
+        {"MAX_DECODE_BYTES": 0},
+        {"MAX_CONCURRENT_DECODES": "2"},
         {"MAX_SIZE": 10},  # unknown key
         {"ALLOWED_TYPES": ["image/png"]},
         {"ALLOWED_TYPES": {"image/png": "png"}},
@@ -60,6 +62,16 @@ def test_e010_quiet_for_verifiable_types():
     with override_settings(
         CHATKIT={**GOOD, "ATTACHMENTS": {"ENABLED": True, "ALLOWED_TYPES": types}}
     ):
+        assert check_settings(None) == []
+
+
+def test_e010_quiet_for_a_decode_budget():
+    attachments = {
+        "ENABLED": True,
+        "MAX_DECODE_BYTES": 64 * 1024 * 1024,
+        "MAX_CONCURRENT_DECODES": 4,
+    }
+    with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": attachments}):
         assert check_settings(None) == []
 
 

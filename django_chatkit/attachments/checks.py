@@ -33,7 +33,7 @@ def _attachments_problems(value: Any) -> list[str]:
     merged = {**DEFAULTS["ATTACHMENTS"], **value}
     if not isinstance(merged["ENABLED"], bool):
         problems.append(f"ENABLED must be True or False, not {merged['ENABLED']!r}.")
-    for key in ("MAX_BYTES", "MAX_COUNT"):
+    for key in ("MAX_BYTES", "MAX_COUNT", "MAX_DECODE_BYTES", "MAX_CONCURRENT_DECODES"):
         if not _is_positive_int(merged[key]):
             problems.append(f"{key} must be a positive integer, not {merged[key]!r}.")
     types = merged["ALLOWED_TYPES"]

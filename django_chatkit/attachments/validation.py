@@ -2,15 +2,15 @@
 
 The declared MIME type and the file name's extension are only claims. The bytes decide: a
 binary format must be sniffed (``filetype``, magic numbers) as exactly the declared type, an
-image must also open and decode with Pillow, and a text type must be UTF-8 without NUL bytes
-and without the signature of any binary format.
+image must also open with Pillow, pass its header checks and decode (when decoding fits the
+memory budget, see ``decoding``), and a text type must be UTF-8 without NUL bytes and without
+the signature of any binary format.
 """
 
 from __future__ import annotations
 
 import codecs
 import unicodedata
-import warnings
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO
@@ -18,6 +18,7 @@ from typing import IO
 import filetype  # type: ignore[import-untyped]
 from PIL import Image, ImageOps
 
+from django_chatkit.attachments import decoding
 from django_chatkit.attachments.options import Limits
 from django_chatkit.errors import RequestRejected
 
@@ -125,32 +126,50 @@ def _check_text(file: IO[bytes], declared: str) -> None:
         file.seek(0)
 
 
-def _check_image(file: IO[bytes], declared: str) -> Image.Image:
-    """Open, verify and decode the image; return a copy at most DECODE_SIDE pixels wide."""
+def _check_header(file: IO[bytes], declared: str) -> None:
+    """Format, dimensions and structure (PNG chunk checksums), without decoding a pixel."""
+    with Image.open(file) as image:
+        found = Image.MIME.get(image.format or "", "")
+        width, height = image.size
+        if found != declared:
+            raise unsupported(f"The file is not a {declared} image.")
+        if width * height > MAX_IMAGE_PIXELS:
+            raise RequestRejected(
+                413,
+                "image_too_large",
+                f"The image has {width}x{height} pixels; at most "
+                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted.",
+            )
+        image.verify()
+
+
+def _decode_small(file: IO[bytes]) -> Image.Image | None:
+    """Decode the image (its first frame) and return it at most DECODE_SIDE pixels wide.
+
+    None when decoding would not fit the memory budget: the image is then accepted on its
+    header checks alone, without a preview.
+    """
+    with Image.open(file) as image:
+        decoding.decode_at_most(image, DECODE_SIDE)
+        if decoding.decode_cost(image) > decoding.max_decode_bytes():
+            return None
+        image.load()  # every pixel decodes: truncated or corrupt data fails here
+        try:
+            # Shrunk in place first, so that turning it upright copies only the small image.
+            image.thumbnail((DECODE_SIDE, DECODE_SIDE))
+            return ImageOps.exif_transpose(image)
+        except (OSError, ValueError):  # decoded fine, but a mode that does not resize
+            return None
+
+
+def _check_image(file: IO[bytes], declared: str) -> Image.Image | None:
+    """Check the image within the decode budget; return it small (None: no preview)."""
     file.seek(0)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(file) as image:
-                found = Image.MIME.get(image.format or "", "")
-                width, height = image.size
-                if found != declared:
-                    raise unsupported(f"The file is not a {declared} image.")
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise RequestRejected(
-                        413,
-                        "image_too_large",
-                        f"The image has {width}x{height} pixels; at most "
-                        f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted.",
-                    )
-                image.verify()  # structure and checksums, without decoding
+        with decoding.decode_slot():
+            _check_header(file, declared)
             file.seek(0)
-            with Image.open(file) as image:
-                image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
-                image.load()  # every pixel decodes: truncated or corrupt data fails here
-                small = ImageOps.exif_transpose(image)  # a copy, upright
-            small.thumbnail((DECODE_SIDE, DECODE_SIDE))
-            return small
+            return _decode_small(file)
     except RequestRejected:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
@@ -164,7 +183,8 @@ def _check_image(file: IO[bytes], declared: str) -> Image.Image:
 def check_content(file: IO[bytes], declared: Declared) -> Image.Image | None:
     """Raise :class:`RequestRejected` unless the bytes really are of the declared type.
 
-    For an image, return it decoded and downscaled (the preview is made from it).
+    For an image, return it decoded and downscaled (the preview is made from it), or None
+    when it is too large to decode within ``ATTACHMENTS["MAX_DECODE_BYTES"]``.
     """
     mime = declared.mime_type
     sniffed = filetype.guess_mime(_head(file))
