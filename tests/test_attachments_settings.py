@@ -36,11 +36,30 @@ def ids(messages) -> list[str]:
         {"ALLOWED_TYPES": {"Image/PNG": [".png"]}},
         {"ALLOWED_TYPES": {"image/svg+xml": [".svg"]}},  # cannot be verified
         {"ALLOWED_TYPES": {"application/x-unknown": [".bin"]}},
+        {"MAX_PENDING_PER_OWNER": 0},
+        {"MAX_PENDING_PER_OWNER": "10"},
+        {"MAX_BYTES_PER_OWNER": -1},
+        {"MAX_BYTES_PER_OWNER": True},
+        {"MAX_BYTES_PER_OWNER": 1.5e9},
+        {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 3},  # a full message could never be sent
+        {"MAX_BYTES": 1000, "MAX_BYTES_PER_OWNER": 999},  # the largest file could never fit
     ],
 )
 def test_e010_attachments_setting(attachments):
     with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": attachments}):
         assert ids(check_settings(None)) == ["chatkit.E010"]
+
+
+@pytest.mark.parametrize(
+    "per_owner",
+    [
+        {"MAX_PENDING_PER_OWNER": None, "MAX_BYTES_PER_OWNER": None},  # unlimited
+        {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 4, "MAX_BYTES": 10, "MAX_BYTES_PER_OWNER": 10},
+    ],
+)
+def test_e010_quiet_for_sensible_per_owner_limits(per_owner):
+    with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": per_owner}):
+        assert check_settings(None) == []
 
 
 def test_e010_suggests_the_key_meant():
