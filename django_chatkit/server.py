@@ -32,6 +32,7 @@ from chatkit.types import (
     ThreadsRetryAfterItemReq,
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
+    UserMessageInput,
     UserMessageItem,
     WidgetItem,
     is_streaming_req,
@@ -130,6 +131,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         match request:
             case ThreadsCreateReq():
                 await self._check_attachments(request.params.input.attachments, context)
+                await self._attachments_into(request.params.input, None, context)
                 return None
             case ThreadsAddUserMessageReq():
                 await self._check_attachments(request.params.input.attachments, context)
@@ -152,6 +154,8 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 raise RequestRejected(409, "thread_" + thread.status.type, status_message(thread))
             return status_message(thread)
         await self._check_turn_target(request, context)
+        if isinstance(request, ThreadsAddUserMessageReq):
+            await self._attachments_into(request.params.input, thread.id, context)
         return None
 
     def _check_supported(self, request: ChatKitReq) -> None:
@@ -194,6 +198,17 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         ensure_uploaded = getattr(self.attachment_store, "ensure_uploaded", None)
         if ensure_uploaded is not None:
             await ensure_uploaded(attachment_ids, context)
+
+    async def _attachments_into(
+        self, input: UserMessageInput, thread_id: str | None, context: ChatKitContext
+    ) -> None:
+        """Point the message at attachments of its own: an attachment another thread already
+        sent is replaced by a copy (django_chatkit.attachments.copies), so that deleting
+        either thread leaves the other's files alone."""
+        if input.attachments:
+            input.attachments = await self.store.attachments_for_thread(
+                input.attachments, thread_id, context
+            )
 
     async def _check_turn_target(self, request: ChatKitReq, context: ChatKitContext) -> None:
         """The item a turn op names must exist in the thread and be of the right kind."""
