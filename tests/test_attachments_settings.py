@@ -36,18 +36,36 @@ def ids(messages) -> list[str]:
         {"ALLOWED_TYPES": {"Image/PNG": [".png"]}},
         {"ALLOWED_TYPES": {"image/svg+xml": [".svg"]}},  # cannot be verified
         {"ALLOWED_TYPES": {"application/x-unknown": [".bin"]}},
-        {"MAX_PENDING_PER_OWNER": 0},
-        {"MAX_PENDING_PER_OWNER": "10"},
-        {"MAX_BYTES_PER_OWNER": -1},
-        {"MAX_BYTES_PER_OWNER": True},
-        {"MAX_BYTES_PER_OWNER": 1.5e9},
-        {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 3},  # a full message could never be sent
-        {"MAX_BYTES": 1000, "MAX_BYTES_PER_OWNER": 999},  # the largest file could never fit
     ],
 )
 def test_e010_attachments_setting(attachments):
     with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": attachments}):
         assert ids(check_settings(None)) == ["chatkit.E010"]
+
+
+@pytest.mark.parametrize(
+    ("per_owner", "problem"),
+    [
+        ({"MAX_PENDING_PER_OWNER": 0}, "MAX_PENDING_PER_OWNER must be None or a positive integer"),
+        ({"MAX_PENDING_PER_OWNER": "10"}, "MAX_PENDING_PER_OWNER must be None or a positive"),
+        ({"MAX_BYTES_PER_OWNER": -1}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        ({"MAX_BYTES_PER_OWNER": True}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        ({"MAX_BYTES_PER_OWNER": 1.5e9}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        (  # a message with the most attachments could never be sent
+            {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 3},
+            "MAX_PENDING_PER_OWNER (3) is below MAX_COUNT (4)",
+        ),
+        (  # a file of the largest accepted size could never be stored
+            {"MAX_BYTES": 1000, "MAX_BYTES_PER_OWNER": 999},
+            "MAX_BYTES_PER_OWNER (999) is below MAX_BYTES (1000)",
+        ),
+    ],
+)
+def test_e010_per_owner_limits(per_owner, problem):
+    with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": per_owner}):
+        [message] = check_settings(None)
+    assert message.id == "chatkit.E010"
+    assert problem in message.msg
 
 
 @pytest.mark.parametrize(
