@@ -40,10 +40,15 @@ DEFAULTS: dict[str, Any] = {
     "STORAGE": "default",
     # Upload limits, checked on the real bytes and handed to the widget so both sides agree.
     # ALLOWED_TYPES maps each accepted MIME type to its file extensions (the widget's "accept").
+    # Per owner (None: unlimited): MAX_PENDING_PER_OWNER attachments created but not yet sent in
+    # a message, and MAX_BYTES_PER_OWNER bytes in all their attachments (uploaded sizes, and the
+    # declared sizes of those still waiting for their bytes).
     "ATTACHMENTS": {
         "ENABLED": False,
         "MAX_BYTES": 10 * 1024 * 1024,
         "MAX_COUNT": 4,
+        "MAX_PENDING_PER_OWNER": 10,
+        "MAX_BYTES_PER_OWNER": 100 * 1024 * 1024,
         "ALLOWED_TYPES": {
             "image/png": [".png"],
             "image/jpeg": [".jpg", ".jpeg"],

@@ -171,6 +171,25 @@ class Attachment(OwnedModel):
         return self.name
 
 
+class AttachmentOwnerLock(models.Model):
+    """One row per owner who has made attachments: the row locked while an attachment of theirs
+    is admitted under the per-owner limits, so that two requests of one owner count one at a
+    time (``django_chatkit.attachments.owner_quota``). It holds no counts: the attachments are
+    counted, so any way of deleting them frees the quota."""
+
+    # "user:<pk>" or "anonymous:<key>": one unique column, so one upsert takes the lock.
+    owner_key = models.CharField(_("owner"), primary_key=True, max_length=ID_LENGTH)
+    # When the row was last locked; chatkit_cleanup_uploads removes rows idle for long.
+    touched_at = models.DateTimeField(_("touched at"))
+
+    class Meta:
+        verbose_name = _("attachment owner lock")
+        verbose_name_plural = _("attachment owner locks")
+
+    def __str__(self) -> str:
+        return self.owner_key
+
+
 class FeedbackKind(models.TextChoices):
     POSITIVE = "positive", _("Positive")
     NEGATIVE = "negative", _("Negative")

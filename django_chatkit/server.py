@@ -33,6 +33,7 @@ from chatkit.types import (
     ThreadsSyncCustomActionReq,
     ThreadStreamEvent,
     ThreadsUpdateReq,
+    UserMessageInput,
     UserMessageItem,
     WidgetItem,
     is_streaming_req,
@@ -152,9 +153,20 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         nothing and a request refused for another reason costs no quota.
         """
         refusal = await self._check_ids_and_status(request, context)
-        if refusal is None and isinstance(request, RESPONDING_OPS):
+        if refusal is not None:
+            return refusal
+        if isinstance(request, RESPONDING_OPS):
             await self.check_quota(request, context)
-        return refusal
+        # The only write of vetting, so last: attachments another thread already sent are
+        # copied for this one (an attachment belongs to one thread).
+        match request:
+            case ThreadsCreateReq():
+                await self._attachments_into(request.params.input, None, context)
+            case ThreadsAddUserMessageReq():
+                await self._attachments_into(
+                    request.params.input, request.params.thread_id, context
+                )
+        return None
 
     async def check_quota(self, request: ChatKitReq, context: ChatKitContext) -> None:
         """Count a turn against the quotas; raise :class:`QuotaExceeded` when one is spent."""
@@ -234,6 +246,17 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         ensure_uploaded = getattr(self.attachment_store, "ensure_uploaded", None)
         if ensure_uploaded is not None:
             await ensure_uploaded(attachment_ids, context)
+
+    async def _attachments_into(
+        self, input: UserMessageInput, thread_id: str | None, context: ChatKitContext
+    ) -> None:
+        """Point the message at attachments of its own: an attachment another thread already
+        sent is replaced by a copy (django_chatkit.attachments.copies), so that deleting
+        either thread leaves the other's files alone."""
+        if input.attachments:
+            input.attachments = await self.store.attachments_for_thread(
+                input.attachments, thread_id, context
+            )
 
     async def _check_turn_target(self, request: ChatKitReq, context: ChatKitContext) -> None:
         """The item a turn op names must exist in the thread and be of the right kind."""

@@ -16,11 +16,12 @@ from chatkit.store import NotFoundError, Store, StoreItemType
 from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import BooleanField, F, Func, Model, OuterRef, QuerySet, Subquery, Value
+from django.db.models import BooleanField, F, Func, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
 from django_chatkit import models, signals
+from django_chatkit.attachments import copies
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.db import in_thread
@@ -473,16 +474,44 @@ class DjangoStore(Store[ChatKitContext]):
 
     # -- attachments ----------------------------------------------------------------------------
 
-    async def save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
-        await in_thread(self._save_attachment)(attachment, context)
+    async def attachments_for_thread(
+        self, attachment_ids: list[str], thread_id: str | None, context: ChatKitContext
+    ) -> list[str]:
+        """The attachment ids a new message in ``thread_id`` (None: a new thread) carries:
+        a copy in place of each attachment another thread already sent (attachments.copies)."""
+        return await copies.attachments_for_thread(attachment_ids, thread_id, context.owner)
 
-    def _save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
-        values = attachment_row_values(attachment)
-        updated = models.Attachment.objects.filter(
-            id=attachment.id, **context.owner.filter()
-        ).update(**values)
-        if updated:
+    async def save_attachment(self, attachment: Attachment, context: ChatKitContext) -> None:
+        sent_elsewhere = await in_thread(self._save_attachment)(attachment, context)
+        if sent_elsewhere is None:
             return
+        # Another request sent it in another thread a moment ago: this thread gets a copy. The
+        # SDK saves the very objects its user message carries, so the message names the copy.
+        copy = (
+            await copies.copy_attachments([sent_elsewhere], context.owner, attachment.thread_id)
+        )[attachment.id]
+        attachment.id = copy.id
+        attachment.metadata = copy.metadata
+
+    def _save_attachment(
+        self, attachment: Attachment, context: ChatKitContext
+    ) -> dict[str, Any] | None:
+        """Save the attachment; return its row instead when another thread has it (to copy)."""
+        values = attachment_row_values(attachment)
+        owned = models.Attachment.objects.filter(id=attachment.id, **context.owner.filter())
+        if attachment.thread_id is not None:
+            # An attachment belongs to the first thread that sends it (attachments.copies).
+            owned = owned.filter(Q(thread__isnull=True) | Q(thread_id=attachment.thread_id))
+        if owned.update(**values):
+            return None
+        if attachment.thread_id is not None:
+            row = _first(
+                models.Attachment.objects.filter(id=attachment.id, **context.owner.filter()).values(
+                    *copies.COPIED_FIELDS
+                )
+            )
+            if row is not None:
+                return dict(row)
         try:
             with transaction.atomic():
                 models.Attachment.objects.create(
@@ -490,6 +519,7 @@ class DjangoStore(Store[ChatKitContext]):
                 )
         except IntegrityError as exc:
             raise NotFoundError(f"Attachment {attachment.id} not found") from exc
+        return None
 
     async def load_attachment(self, attachment_id: str, context: ChatKitContext) -> Attachment:
         return await in_thread(self._load_attachment)(attachment_id, context)

@@ -11,7 +11,6 @@ from chatkit.store import NotFoundError
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
-from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
@@ -21,11 +20,11 @@ from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request, remember_anonymous_owner
-from django_chatkit.db import close_dropped_connections
 from django_chatkit.errors import RequestRejected, error_response, rejection_response
 from django_chatkit.loading import get_server
 from django_chatkit.request_body import STREAMING_OPS, vet_body
 from django_chatkit.streaming import cancellable
+from django_chatkit.unavailable import answer_503_when_database_down
 
 logger = logging.getLogger("django_chatkit")
 
@@ -82,21 +81,9 @@ class ChatKitView(View):
 
         return respond()
 
+    @answer_503_when_database_down
     async def post(self, request: HttpRequest) -> HttpResponseBase:
-        try:
-            return await self.answer(request)
-        except OperationalError as exc:
-            # The database refused or lost the connection (down, restarting, out of connections):
-            # the client may retry, and the widget shows a message instead of an HTML 500 page.
-            logger.warning("ChatKit request failed: database unavailable: %s", exc)
-            # A restarted database leaves dead connections behind (in the pool too): drop them
-            # now, so that the client's retry gets a live one.
-            await sync_to_async(close_dropped_connections)()
-            response = error_response(
-                503, "database_unavailable", "The chat is unavailable for a moment. Retry soon."
-            )
-            response["Retry-After"] = "1"
-            return response
+        return await self.answer(request)
 
     async def answer(self, request: HttpRequest) -> HttpResponseBase:
         _warn_if_not_asgi(request)

@@ -51,6 +51,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A readable 503 page instead of an HTML 500 while the database is down.
+    "example_project.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"

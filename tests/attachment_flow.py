@@ -8,11 +8,12 @@ iframe), carrying only what the descriptor says.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 
 from tests.conftest import ChatKitHttp
 
@@ -26,6 +27,34 @@ def path_of(url: str) -> str:
 
 def body(response: Any) -> Any:
     return json.loads(response.content)
+
+
+def download_path(attachment_id: str, **query: str) -> str:
+    suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
+    return f"/chatkit/attachments/{attachment_id}/{suffix}"
+
+
+async def download(client: AsyncClient, attachment_id: str, **query: str) -> tuple[Any, bytes]:
+    """GET the download view; return the response and the whole body (streamed or not)."""
+    response: Any = await client.get(download_path(attachment_id, **query))
+    content = (
+        b"".join([chunk async for chunk in response.streaming_content])
+        if response.streaming
+        else response.content
+    )
+    return response, content
+
+
+def local_media(root: Path, chatkit: dict[str, Any]) -> override_settings:
+    """Settings storing attachments on local disk under ``root``, with these CHATKIT settings."""
+    storages = {
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root)},
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    return override_settings(STORAGES=storages, CHATKIT=chatkit)
 
 
 class Uploader:

@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import pytest
@@ -29,7 +28,15 @@ from django_chatkit import models
 from django_chatkit.attachments.previews import MAX_PREVIEW_CHARS, PLACEHOLDER_PREVIEW
 from django_chatkit.attachments.tokens import make_upload_token
 from django_chatkit.context import Owner
-from tests.attachment_flow import CHATKIT_ORIGIN, Uploader, body, path_of
+from tests.attachment_flow import (
+    CHATKIT_ORIGIN,
+    Uploader,
+    body,
+    download,
+    download_path,
+    local_media,
+    path_of,
+)
 from tests.attachment_samples import (
     EXE,
     PDF,
@@ -53,14 +60,7 @@ SETTINGS = {
 @pytest.fixture
 def media(tmp_path) -> Iterator[Path]:
     root = tmp_path / "media"
-    storages = {
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(STORAGES=storages, CHATKIT=SETTINGS):
+    with local_media(root, SETTINGS):
         yield root
 
 
@@ -519,21 +519,6 @@ class TestCors:
 
 
 # -- downloads ------------------------------------------------------------------------------------
-
-
-def download_path(attachment_id: str, **query: str) -> str:
-    suffix = "?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else ""
-    return f"/chatkit/attachments/{attachment_id}/{suffix}"
-
-
-async def download(client: AsyncClient, attachment_id: str, **query: str):
-    response: Any = await client.get(download_path(attachment_id, **query))
-    content = (
-        b"".join([chunk async for chunk in response.streaming_content])
-        if response.streaming
-        else response.content
-    )
-    return response, content
 
 
 @pytest.fixture

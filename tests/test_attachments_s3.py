@@ -102,6 +102,22 @@ class TestThroughTheSite:
         status, _ = await http_alice.json("threads.delete", thread_id=thread_id)
         assert status == 200 and s3_bucket.keys() == []
 
+    async def test_a_second_thread_gets_an_object_of_its_own(
+        self, uploader, http_alice, s3_bucket: Bucket
+    ):
+        ready = await uploader.attach("a.pdf", "application/pdf", PDF)
+        for _ in range(2):
+            status, _ = await send_message(http_alice, [ready["id"]])
+            assert status == 200
+        original = await models.Attachment.objects.aget(id=ready["id"])
+        copy = await models.Attachment.objects.exclude(id=ready["id"]).aget()
+        assert sorted(s3_bucket.keys()) == sorted([original.storage_name, copy.storage_name])
+        assert s3_bucket.read(copy.storage_name) == PDF
+        head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=copy.storage_name)
+        assert head["ContentType"] == "application/pdf"
+        status, _ = await http_alice.json("threads.delete", thread_id=original.thread_id)
+        assert status == 200 and s3_bucket.keys() == [copy.storage_name]
+
 
 class TestPresigned:
     async def test_put_straight_to_s3_then_the_message_completes_it(

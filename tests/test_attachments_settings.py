@@ -45,6 +45,43 @@ def test_e010_attachments_setting(attachments):
         assert ids(check_settings(None)) == ["chatkit.E010"]
 
 
+@pytest.mark.parametrize(
+    ("per_owner", "problem"),
+    [
+        ({"MAX_PENDING_PER_OWNER": 0}, "MAX_PENDING_PER_OWNER must be None or a positive integer"),
+        ({"MAX_PENDING_PER_OWNER": "10"}, "MAX_PENDING_PER_OWNER must be None or a positive"),
+        ({"MAX_BYTES_PER_OWNER": -1}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        ({"MAX_BYTES_PER_OWNER": True}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        ({"MAX_BYTES_PER_OWNER": 1.5e9}, "MAX_BYTES_PER_OWNER must be None or a positive integer"),
+        (  # a message with the most attachments could never be sent
+            {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 3},
+            "MAX_PENDING_PER_OWNER (3) is below MAX_COUNT (4)",
+        ),
+        (  # a file of the largest accepted size could never be stored
+            {"MAX_BYTES": 1000, "MAX_BYTES_PER_OWNER": 999},
+            "MAX_BYTES_PER_OWNER (999) is below MAX_BYTES (1000)",
+        ),
+    ],
+)
+def test_e010_per_owner_limits(per_owner, problem):
+    with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": per_owner}):
+        [message] = check_settings(None)
+    assert message.id == "chatkit.E010"
+    assert problem in message.msg
+
+
+@pytest.mark.parametrize(
+    "per_owner",
+    [
+        {"MAX_PENDING_PER_OWNER": None, "MAX_BYTES_PER_OWNER": None},  # unlimited
+        {"MAX_COUNT": 4, "MAX_PENDING_PER_OWNER": 4, "MAX_BYTES": 10, "MAX_BYTES_PER_OWNER": 10},
+    ],
+)
+def test_e010_quiet_for_sensible_per_owner_limits(per_owner):
+    with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": per_owner}):
+        assert check_settings(None) == []
+
+
 def test_e010_suggests_the_key_meant():
     with override_settings(CHATKIT={**GOOD, "ATTACHMENTS": {"MAX_BYTE": 10}}):
         [message] = check_settings(None)

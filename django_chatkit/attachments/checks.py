@@ -36,6 +36,7 @@ def _attachments_problems(value: Any) -> list[str]:
     for key in ("MAX_BYTES", "MAX_COUNT", "MAX_DECODE_BYTES", "MAX_CONCURRENT_DECODES"):
         if not _is_positive_int(merged[key]):
             problems.append(f"{key} must be a positive integer, not {merged[key]!r}.")
+    problems.extend(_per_owner_problems(merged))
     types = merged["ALLOWED_TYPES"]
     if not isinstance(types, dict):
         return [*problems, "ALLOWED_TYPES must be a dict of MIME type -> list of extensions."]
@@ -56,6 +57,27 @@ def _attachments_problems(value: Any) -> list[str]:
                 "would all be refused (accepted: text types, images Pillow reads, and types "
                 "the 'filetype' package recognises)."
             )
+    return problems
+
+
+def _per_owner_problems(merged: dict[str, Any]) -> list[str]:
+    """The per-owner limits: None or positive, and roomy enough for one full message."""
+    problems = []
+    for key in ("MAX_PENDING_PER_OWNER", "MAX_BYTES_PER_OWNER"):
+        if merged[key] is not None and not _is_positive_int(merged[key]):
+            problems.append(f"{key} must be None or a positive integer, not {merged[key]!r}.")
+    pending, count = merged["MAX_PENDING_PER_OWNER"], merged["MAX_COUNT"]
+    if _is_positive_int(pending) and _is_positive_int(count) and pending < count:
+        problems.append(
+            f"MAX_PENDING_PER_OWNER ({pending}) is below MAX_COUNT ({count}): "
+            "nobody could attach the most files a message may carry."
+        )
+    stored, largest = merged["MAX_BYTES_PER_OWNER"], merged["MAX_BYTES"]
+    if _is_positive_int(stored) and _is_positive_int(largest) and stored < largest:
+        problems.append(
+            f"MAX_BYTES_PER_OWNER ({stored}) is below MAX_BYTES ({largest}): "
+            "a file of the largest accepted size could never be stored."
+        )
     return problems
 
 

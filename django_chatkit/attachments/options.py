@@ -13,6 +13,9 @@ class Limits:
     enabled: bool
     max_bytes: int
     max_count: int
+    # Per owner; None: unlimited (see DjangoAttachmentStore and attachments.owner_quota).
+    max_pending_per_owner: int | None
+    max_bytes_per_owner: int | None
     # MIME type -> accepted file extensions (lowercase, with the dot).
     allowed_types: dict[str, list[str]]
 
@@ -31,8 +34,14 @@ def limits() -> Limits:
         enabled=attachments_enabled(),
         max_bytes=int(values["MAX_BYTES"]),
         max_count=int(values["MAX_COUNT"]),
+        max_pending_per_owner=_optional_int(values["MAX_PENDING_PER_OWNER"]),
+        max_bytes_per_owner=_optional_int(values["MAX_BYTES_PER_OWNER"]),
         allowed_types=allowed,
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def attachments_enabled() -> bool:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 from django.db import transaction
@@ -83,6 +85,20 @@ def iter_chunks(alias: str, name: str) -> Iterator[bytes]:
     with get_storage(alias).open(name, "rb") as handle:
         while chunk := handle.read(READ_CHUNK):
             yield chunk
+
+
+def copy(alias: str, source: str, target: str, content_type: str) -> str:
+    """Store a copy of the file ``source`` under ``target``; return the stored name.
+
+    Streamed through a temporary file, so memory stays flat (S3's ``open`` would hold the whole
+    object in memory).
+    """
+    storage = get_storage(alias)
+    chunks = s3_iter_chunks(alias, source) if is_s3(storage) else iter_chunks(alias, source)
+    with tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR) as buffer:
+        for chunk in chunks:
+            buffer.write(chunk)
+        return save(alias, target, buffer, content_type)
 
 
 def size(alias: str, name: str) -> int:

@@ -20,16 +20,18 @@ from chatkit.types import (
     FileAttachment,
     ImageAttachment,
 )
+from django.db import transaction
 from django.urls import reverse
 
 from django_chatkit import models
-from django_chatkit.attachments import storage, uploads
-from django_chatkit.attachments.options import limits
+from django_chatkit.attachments import owner_quota, storage, uploads
+from django_chatkit.attachments.options import Limits, limits
 from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
 from django_chatkit.attachments.tokens import make_upload_token
 from django_chatkit.attachments.validation import Declared, check_declared
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
+from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import attachment_row_values
@@ -65,7 +67,7 @@ class DjangoAttachmentStore(AttachmentStore[ChatKitContext]):
                 method="POST",
             )
         attachment = _new_attachment(attachment_id, declared, descriptor)
-        await sync_to_async(_insert_pending)(attachment, alias, incoming, context)
+        await in_thread(_insert_pending)(attachment, declared, alias, incoming, context, current)
         return attachment
 
     def upload_url(self, attachment_id: str, context: ChatKitContext) -> str:
@@ -131,13 +133,26 @@ def _new_attachment(
 
 
 def _insert_pending(
-    attachment: Attachment, alias: str, incoming: str, context: ChatKitContext
+    attachment: Attachment,
+    declared: Declared,
+    alias: str,
+    incoming: str,
+    context: ChatKitContext,
+    limits: Limits,
 ) -> None:
-    models.Attachment.objects.create(
-        id=attachment.id,
-        status=models.AttachmentStatus.PENDING,
-        storage_alias=alias,
-        incoming_name=incoming,
-        **context.owner.fields(),
-        **attachment_row_values(attachment),
-    )
+    """Insert the pending row within the owner's limits (429 / 413 when it does not fit).
+
+    Its ``size`` is the declared one until the bytes arrive, so the owner's byte count already
+    includes what they announced (owner_quota).
+    """
+    with transaction.atomic():
+        owner_quota.reserve(context.owner, limits, pending=1, size=declared.size)
+        models.Attachment.objects.create(
+            id=attachment.id,
+            status=models.AttachmentStatus.PENDING,
+            storage_alias=alias,
+            incoming_name=incoming,
+            size=declared.size,
+            **context.owner.fields(),
+            **attachment_row_values(attachment),
+        )

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from chatkit.types import Attachment
 
 from django_chatkit import models
-from django_chatkit.attachments import storage
+from django_chatkit.attachments import owner_quota, storage
 from django_chatkit.attachments.options import Limits
 from django_chatkit.attachments.previews import make_preview
 from django_chatkit.attachments.receiving import ReceivedFile, copy_limited, too_large
@@ -134,7 +134,9 @@ async def finish(upload: PendingUpload, received: ReceivedFile, limits: Limits) 
     """Verify and store ``received`` as ``upload``'s bytes; return the ready attachment.
 
     Raises :class:`RequestRejected`; a rejected file is never stored (nothing to clean up).
+    The owner's byte limit is checked on the real size before anything is stored.
     """
+    await in_thread(owner_quota.admit_upload)(upload.id, upload.owner, limits, received.size)
     stored, preview = await sync_to_async(_inspect_and_store, thread_sensitive=False)(
         upload, received, limits
     )

@@ -28,6 +28,7 @@ from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request
 from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected, error_response
+from django_chatkit.unavailable import answer_503_when_database_down
 
 # Room for the multipart envelope around a file of the largest accepted size.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -108,15 +109,20 @@ class UploadView(View):
         cors = _cors(request)
         if cors is None:
             return _origin_refused()
-        try:
-            response: HttpResponseBase = _json(await self._upload(request, attachment_id))
-        except RequestRejected as exc:
-            response = error_response(exc.status, exc.code, exc.message)
+        # Every answer carries the CORS headers, a 503 too: the iframe can then read it.
+        response = await self._answer(request, attachment_id)
         for name, value in cors.items():
             response[name] = value
         return response
 
     put = post
+
+    @answer_503_when_database_down
+    async def _answer(self, request: HttpRequest, attachment_id: str) -> HttpResponseBase:
+        try:
+            return _json(await self._upload(request, attachment_id))
+        except RequestRejected as exc:
+            return error_response(exc.status, exc.code, exc.message)
 
     async def _upload(self, request: HttpRequest, attachment_id: str) -> Any:
         claim = read_upload_token(request.GET.get("token"))
@@ -183,6 +189,7 @@ class DownloadView(View):
         response["Allow"] = "GET, HEAD"
         return _done(response)
 
+    @answer_503_when_database_down
     async def get(self, request: HttpRequest, attachment_id: str) -> HttpResponseBase:
         context = await context_from_request(
             request, allow_anonymous=chatkit_settings.ALLOW_ANONYMOUS

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_chatkit.attachments.lifecycle import delete_orphans, orphans
+from django_chatkit.attachments.owner_quota import forget_idle_locks
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.models import AttachmentStatus
 
@@ -46,4 +47,6 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(rows)} orphaned attachment(s) would be removed (dry run).")
             return
         deleted = delete_orphans(max_age)
+        # The per-owner lock rows of owners idle as long (made again on their next upload).
+        forget_idle_locks(max_age)
         self.stdout.write(f"Removed {deleted} orphaned attachment(s) and their files.")
