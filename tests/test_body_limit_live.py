@@ -251,6 +251,10 @@ def test_an_upload_just_under_the_limit_is_stored_with_bounded_memory(fresh_serv
             multipart(size),
             length=length,
         )
+    print(
+        f"\n[{server.live.kind}] {size / MB:.1f} MB multipart upload: RSS +{watch.rss_growth / MB:.0f}"
+        f" MB, temporary files up to {watch.temp_peak / MB:.0f} MB"
+    )
     assert answer.status == 200, (answer, server.live.describe())
     assert json.loads(answer.body)["name"] == "big.pdf"
     assert [path.stat().st_size for path in server.media.rglob("*.pdf")] == [size]
