@@ -35,7 +35,7 @@ demo: $(VENV)/.installed-example
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_user
 	@echo "Serving http://$(HOST):$(PORT)/ (log in as demo / demo; Ctrl-C stops)"
-	$(BIN)/daphne -b $(HOST) -p $(PORT) example_project.asgi:application
+	$(BIN)/python -m django_chatkit.daphne -b $(HOST) -p $(PORT) example_project.asgi:application
 
 # Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/chatkit_bench).
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench

@@ -2,9 +2,10 @@
 
     uvicorn benchmarks.asgi:application
 
-Django's ASGI application, plus one path the harness reads, ``/__bench__/queries``: the number of
-SQL statements this process has executed so far (every connection, every thread), as JSON. It is
-answered before Django sees the request, so reading it costs no query.
+Django's ASGI application behind ``BodyLimitMiddleware``, plus one path the harness reads,
+``/__bench__/queries``: the number of SQL statements this process has executed so far (every
+connection, every thread), as JSON. It is answered before Django sees the request, so reading it
+costs no query.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from typing import Any
 
 from django.core.asgi import get_asgi_application
 
+from django_chatkit.asgi import BodyLimitMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.server_settings")
-django_application = get_asgi_application()
+# What the README's asgi.py serves.
+django_application = BodyLimitMiddleware(get_asgi_application())
 
 from django_chatkit.loading import warm_up  # noqa: E402  (needs settings)
 

@@ -1,13 +1,16 @@
-"""ASGI entry point: ``daphne example_project.asgi:application``."""
+"""ASGI entry point: ``python -m django_chatkit.daphne example_project.asgi:application`` (daphne,
+refusing oversized bodies as they arrive), or ``uvicorn example_project.asgi:application``."""
 
 import os
 
 from django.conf import settings
 from django.core.asgi import get_asgi_application
 
+from django_chatkit.asgi import BodyLimitMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_project.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
 
 from django_chatkit.loading import warm_up  # noqa: E402  (needs settings)
 
@@ -25,4 +28,7 @@ if settings.DEBUG:
     # Serve the admin's CSS and JS when running daphne directly, as runserver would.
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-    application = ASGIStaticFilesHandler(application)
+    django_application = ASGIStaticFilesHandler(django_application)
+
+# Oversized bodies to the endpoint and upload URLs are refused as they arrive (docs/deployment.md).
+application = BodyLimitMiddleware(django_application)

@@ -2,8 +2,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from django_chatkit.asgi import BodyLimitMiddleware
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
-application = get_asgi_application()
+application = BodyLimitMiddleware(get_asgi_application())
 
 # As the Quickstart's asgi.py does: the first chat then does not wait for the SDK imports
 # (seconds on a busy machine), and a server that listens is ready to answer.

@@ -28,6 +28,9 @@ from tests.processes import free_port, stop_process, wait_until_listening
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "tests.asgi:application"
 SERVERS = ("daphne", "uvicorn")
+# "chatkit-daphne": daphne through django_chatkit's launcher, which refuses oversized bodies
+# while they arrive (docs/deployment.md); plain daphne reads every body in full first.
+DAPHNE_MODULES = {"daphne": "daphne", "chatkit-daphne": "django_chatkit.daphne"}
 
 _SCHEMES = {
     "django.db.backends.sqlite3": "sqlite",
@@ -65,17 +68,17 @@ def database_url(settings_dict: dict[str, Any] | None = None) -> str:
     return f"{scheme}://{auth}{host}{port}/{quote(name, safe='')}"
 
 
-def server_command(kind: str, host: str, port: int) -> list[str]:
-    if kind == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), ASGI_APP]
+def server_command(kind: str, host: str, port: int, app: str = ASGI_APP) -> list[str]:
+    if kind in DAPHNE_MODULES:
+        return [sys.executable, "-m", DAPHNE_MODULES[kind], "-b", host, "-p", str(port), app]
     if kind == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", ASGI_APP,
+            sys.executable, "-m", "uvicorn", app,
             "--host", host, "--port", str(port),
             "--lifespan", "off",  # Django's ASGI handler serves HTTP only
             "--timeout-graceful-shutdown", "2",
         ]  # fmt: skip
-    raise ValueError(f"Unknown ASGI server {kind!r}: use one of {SERVERS}")
+    raise ValueError(f"Unknown ASGI server {kind!r}: use one of {(*SERVERS, *DAPHNE_MODULES)}")
 
 
 @dataclass
@@ -107,8 +110,10 @@ def live_asgi_server(
     startup_timeout: float = 20.0,
     stop_timeout: float = 5.0,
     extra_env: dict[str, str] | None = None,
+    app: str = ASGI_APP,
 ) -> Iterator[LiveServer]:
-    """Start ``kind`` ("daphne" or "uvicorn") serving ``tests.asgi`` and yield it once it listens.
+    """Start ``kind`` ("daphne", "uvicorn" or "chatkit-daphne") serving ``app`` (``tests.asgi``)
+    and yield it once it listens.
 
     ``db_url`` defaults to :func:`database_url` of the current test database. The process is
     terminated on exit (killed if it does not stop within ``stop_timeout``).
@@ -129,7 +134,7 @@ def live_asgi_server(
     try:
         with os.fdopen(fd, "wb") as log:
             process = subprocess.Popen(
-                server_command(kind, host, port),
+                server_command(kind, host, port, app),
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -84,6 +84,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # A real-looking DOMAIN_KEY: with DEBUG off, the development placeholder warns (chatkit.W002).
 CHATKIT = {"SERVER": "tests.servers.ScriptedServer", "DOMAIN_KEY": "domain_pk_tests"}
+# Live-server tests that store files give the server process a temporary MEDIA_ROOT.
+if os.environ.get("CHATKIT_TEST_MEDIA_ROOT"):
+    MEDIA_ROOT = os.environ["CHATKIT_TEST_MEDIA_ROOT"]
 # Live-server tests hand their CHATKIT settings to the server process as JSON.
 if os.environ.get("CHATKIT_TEST_SETTINGS"):
     CHATKIT = json.loads(os.environ["CHATKIT_TEST_SETTINGS"])

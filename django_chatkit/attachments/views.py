@@ -37,6 +37,11 @@ CORS_HEADERS = "Content-Type"
 CORS_MAX_AGE = "600"
 
 
+def upload_body_limit(max_bytes: int, content_type: str) -> int:
+    """The largest body carrying a file of ``max_bytes``: multipart adds its envelope."""
+    return max_bytes + (MULTIPART_OVERHEAD if content_type == "multipart/form-data" else 0)
+
+
 def _origin_allowed(request: HttpRequest, origin: str) -> bool:
     same_origin = f"{request.scheme}://{request.get_host()}"
     return origin == same_origin or origin in chatkit_settings.UPLOAD_ALLOWED_ORIGINS
@@ -139,8 +144,7 @@ class UploadView(View):
             declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared_length = 0
-        envelope = MULTIPART_OVERHEAD if request.content_type == "multipart/form-data" else 0
-        if declared_length > current.max_bytes + envelope:
+        if declared_length > upload_body_limit(current.max_bytes, request.content_type or ""):
             raise too_large(current.max_bytes)
         received = await sync_to_async(receive_upload, thread_sensitive=False)(
             request, current.max_bytes
