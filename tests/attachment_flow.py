@@ -45,8 +45,8 @@ async def download(client: AsyncClient, attachment_id: str, **query: str) -> tup
     return response, content
 
 
-def local_media(root: Path, chatkit: dict[str, Any]) -> override_settings:
-    """Settings storing attachments on local disk under ``root``, with these CHATKIT settings."""
+def local_media(root: Path, chatkit: dict[str, Any] | None = None) -> override_settings:
+    """Settings storing attachments on local disk under ``root`` (and these CHATKIT settings)."""
     storages = {
         "default": {
             "BACKEND": "django.core.files.storage.FileSystemStorage",
@@ -54,6 +54,8 @@ def local_media(root: Path, chatkit: dict[str, Any]) -> override_settings:
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    if chatkit is None:
+        return override_settings(STORAGES=storages)
     return override_settings(STORAGES=storages, CHATKIT=chatkit)
 
 

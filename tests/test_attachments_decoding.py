@@ -20,7 +20,7 @@ from PIL import Image
 
 from django_chatkit import models
 from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
-from tests.attachment_flow import Uploader, body
+from tests.attachment_flow import Uploader, body, local_media
 from tests.attachment_samples import image_bytes, one_colour_image, stored_files
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,14 +41,7 @@ def chatkit_settings(decode_budget: int) -> dict:
 @pytest.fixture
 def media(tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "media"
-    storages = {
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(STORAGES=storages, CHATKIT=chatkit_settings(BUDGET)):
+    with local_media(root, chatkit_settings(BUDGET)):
         yield root
 
 

@@ -24,7 +24,7 @@ from django.test import override_settings
 
 from django_chatkit.asgi import BodyLimitMiddleware
 from django_chatkit.attachments.views import MULTIPART_OVERHEAD
-from tests.attachment_flow import CHATKIT_ORIGIN, Uploader, path_of
+from tests.attachment_flow import CHATKIT_ORIGIN, Uploader, local_media, path_of
 from tests.body_probe import (
     CHUNK,
     MB,
@@ -131,14 +131,7 @@ def spool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 @pytest.fixture
 def media(tmp_path: Path, spool: str) -> Iterator[Path]:
     root = tmp_path / "media"
-    storages = {
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(root)},
-        },
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(STORAGES=storages):
+    with local_media(root):
         yield root
 
 
