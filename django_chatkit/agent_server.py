@@ -39,6 +39,7 @@ from django_chatkit.agent_config import get_agent, model_name
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.converter import DjangoThreadItemConverter
+from django_chatkit.errors import SERVER_FAULT, StoredDataInvalid
 from django_chatkit.fake_ids import FakeIdRewriter, is_fake, store_type
 from django_chatkit.openai_client import get_openai_client
 from django_chatkit.runs import RunTracker, record_title_run
@@ -92,9 +93,14 @@ class AgentChatKitServer(DjangoChatKitServer):
             ) from exc
 
         agent = await get_agent(context)
-        history = await self.store.load_recent_items(
-            thread.id, chatkit_settings.HISTORY_ITEMS, context
-        )
+        try:
+            history = await self.store.load_recent_items(
+                thread.id, chatkit_settings.HISTORY_ITEMS, context
+            )
+        except StoredDataInvalid as exc:
+            # Retrying cannot help, and the model must not answer a history with a hole in it.
+            logger.error("ChatKit cannot load the history: %s", exc, exc_info=exc)
+            raise CustomStreamError(SERVER_FAULT, allow_retry=False) from exc
         model_input = await self.converter.to_agent_input(history)
         title_task = self.start_title(thread, input_user_message, model_name(agent), context)
 

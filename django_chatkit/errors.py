@@ -8,6 +8,9 @@ from typing import Any
 from chatkit.types import ErrorEvent
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 
+# What a client is told when the server fails: never what failed (that goes to the log).
+SERVER_FAULT = "The server failed to answer this request. The fault has been logged."
+
 
 class RequestRejected(Exception):
     """A request the server refuses before doing anything; becomes a 4xx JSON response."""
@@ -22,6 +25,30 @@ class RequestRejected(Exception):
         # Seconds after which the same request may succeed (sent as Retry-After), for refusals
         # that are not the client's mistake: quotas, an unavailable dependency.
         self.retry_after = retry_after
+
+
+class StoredDataInvalid(Exception):
+    """A stored row no longer validates as the SDK object it holds: a fault of this server
+    (a hand-edited row, a failed migration, an SDK upgrade), never the client's.
+
+    Deliberately not a ``ValueError`` (pydantic's ``ValidationError``, which it wraps, is one)
+    so that it cannot pass for a request that makes no sense. Its message names the row for
+    the log; a client is only ever told that the server failed.
+    """
+
+    def __init__(self, kind: str, row_id: str | None, thread_id: str | None) -> None:
+        super().__init__(kind, row_id, thread_id)
+        self.kind = kind  # "thread", "item" or "attachment"
+        self.row_id = row_id
+        self.thread_id = thread_id  # filled in from the request when the row did not say
+
+    def __str__(self) -> str:
+        if self.kind == "thread":
+            return f"Stored thread {self.thread_id or '(unknown id)'} does not validate"
+        return (
+            f"Stored {self.kind} {self.row_id or '(unknown id)'} of thread "
+            f"{self.thread_id or '(unknown)'} does not validate"
+        )
 
 
 def error_response(status: int, code: str, message: str, **details: Any) -> JsonResponse:

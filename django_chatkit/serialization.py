@@ -24,9 +24,10 @@ from chatkit.types import (
     WidgetItem,
 )
 from django.utils import timezone
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from django_chatkit import models
+from django_chatkit.errors import StoredDataInvalid
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
@@ -65,8 +66,19 @@ def item_row_values(item: ThreadItem) -> dict[str, Any]:
     }
 
 
+def _stored_id(payload: Any, key: str) -> str | None:
+    """An id a payload that failed validation still carries, for the log (best effort)."""
+    value = payload.get(key) if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def item_from_payload(payload: dict[str, Any]) -> ThreadItem:
-    return ITEM_ADAPTER.validate_python(payload)
+    try:
+        return ITEM_ADAPTER.validate_python(payload)
+    except ValidationError as exc:
+        raise StoredDataInvalid(
+            "item", _stored_id(payload, "id"), _stored_id(payload, "thread_id")
+        ) from exc
 
 
 def status_columns(status: ThreadStatus) -> dict[str, str]:
@@ -105,14 +117,17 @@ THREAD_FIELDS = (
 
 
 def thread_from_row(row: dict[str, Any]) -> ThreadMetadata:
-    return ThreadMetadata(
-        id=row["id"],
-        title=row["title"] or None,
-        created_at=to_sdk_datetime(row["created_at"]),
-        status=status_from_columns(row["status"], row["status_reason"]),
-        allowed_image_domains=row["allowed_image_domains"],
-        metadata=row["metadata"] or {},
-    )
+    try:
+        return ThreadMetadata(
+            id=row["id"],
+            title=row["title"] or None,
+            created_at=to_sdk_datetime(row["created_at"]),
+            status=status_from_columns(row["status"], row["status_reason"]),
+            allowed_image_domains=row["allowed_image_domains"],
+            metadata=row["metadata"] or {},
+        )
+    except ValidationError as exc:
+        raise StoredDataInvalid("thread", row["id"], row["id"]) from exc
 
 
 def attachment_row_values(attachment: Attachment) -> dict[str, Any]:
@@ -126,4 +141,9 @@ def attachment_row_values(attachment: Attachment) -> dict[str, Any]:
 
 
 def attachment_from_payload(payload: dict[str, Any]) -> Attachment:
-    return ATTACHMENT_ADAPTER.validate_python(payload)
+    try:
+        return ATTACHMENT_ADAPTER.validate_python(payload)
+    except ValidationError as exc:
+        raise StoredDataInvalid(
+            "attachment", _stored_id(payload, "id"), _stored_id(payload, "thread_id")
+        ) from exc

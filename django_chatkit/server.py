@@ -8,6 +8,8 @@ refuses new turns on locked and closed threads, and stores feedback.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 
 from chatkit.errors import CustomStreamError
@@ -22,6 +24,7 @@ from chatkit.types import (
     FeedbackKind,
     InputTranscribeReq,
     ItemsFeedbackReq,
+    StreamingReq,
     StructuredInputItem,
     ThreadMetadata,
     ThreadsAddClientToolOutputReq,
@@ -38,15 +41,17 @@ from chatkit.types import (
     WidgetItem,
     is_streaming_req,
 )
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
-from django_chatkit.errors import RequestRejected
+from django_chatkit.errors import SERVER_FAULT, RequestRejected, StoredDataInvalid
 from django_chatkit.loading import get_attachment_store
 from django_chatkit.quotas import check_and_count_request
 from django_chatkit.store import DjangoStore
 from django_chatkit.titles import MAX_TITLE_LENGTH
+
+logger = logging.getLogger("django_chatkit")
 
 REQUEST_ADAPTER: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 
@@ -97,9 +102,38 @@ def _check_attachment_params(name: str, mime_type: str) -> None:
         raise RequestRejected(400, "invalid_request", "The file name is too long.")
 
 
-async def _refusal(message: str) -> AsyncGenerator[bytes, None]:
+def _protocol_violations(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors(include_url=False)[:5]
+    ]
+    return "The request does not match the ChatKit protocol. " + "; ".join(problems)
+
+
+def parse_request(body: str | bytes | bytearray) -> ChatKitReq:
+    """The request the body holds, or :class:`RequestRejected` (400) when it holds none.
+
+    Only the client's body is validated here: a stored row that fails validation later is a
+    fault of the server (:class:`StoredDataInvalid`), however alike the two pydantic errors are.
+    """
+    try:
+        return REQUEST_ADAPTER.validate_json(body)
+    except ValidationError as exc:
+        raise RequestRejected(400, "invalid_request", _protocol_violations(exc)) from exc
+
+
+def _error_frame(message: str) -> bytes:
     event = ErrorEvent(code="custom", message=message, allow_retry=False)
-    yield b"data: " + event.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n\n"
+    return b"data: " + event.model_dump_json(by_alias=True, exclude_none=True).encode() + b"\n\n"
+
+
+async def _refusal(message: str) -> AsyncGenerator[bytes, None]:
+    yield _error_frame(message)
+
+
+def _name_thread(exc: StoredDataInvalid, request: ChatKitReq) -> None:
+    """A payload too broken to name its thread: the request names it."""
+    exc.thread_id = exc.thread_id or getattr(request.params, "thread_id", None)
 
 
 class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
@@ -134,16 +168,36 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
     ) -> StreamingResult | NonStreamingResult:
         """Parse, check every id and the thread's status, then run the op.
 
-        Raises pydantic ``ValidationError`` (bad body), ``NotFoundError`` (missing or foreign
-        id) and :class:`RequestRejected` (refused op) before any work starts.
+        Raises :class:`RequestRejected` (a body that is not a ChatKit request, a refused op)
+        and ``NotFoundError`` (missing or foreign id) before any work starts, and
+        :class:`StoredDataInvalid` when a stored row it reads no longer validates.
         """
-        parsed = REQUEST_ADAPTER.validate_json(request)
-        refusal = await self.check_request(parsed, context)
-        if refusal is not None:
-            return StreamingResult(_refusal(refusal))
-        if is_streaming_req(parsed):
-            return StreamingResult(self._process_streaming(parsed, context))
-        return NonStreamingResult(await self._process_non_streaming(parsed, context))
+        parsed = parse_request(request)
+        try:
+            refusal = await self.check_request(parsed, context)
+            if refusal is not None:
+                return StreamingResult(_refusal(refusal))
+            if is_streaming_req(parsed):
+                return StreamingResult(self._stream(parsed, context))
+            return NonStreamingResult(await self._process_non_streaming(parsed, context))
+        except StoredDataInvalid as exc:
+            _name_thread(exc, parsed)
+            raise
+
+    async def _stream(
+        self, request: StreamingReq, context: ChatKitContext
+    ) -> AsyncGenerator[bytes, None]:
+        """The SDK's stream, ended by an error event when a stored row it reads is corrupt
+        (the SDK would break the stream off, or report it as the model's fault)."""
+        stream = self._process_streaming(request, context)
+        async with contextlib.aclosing(stream):
+            try:
+                async for chunk in stream:
+                    yield chunk
+            except StoredDataInvalid as exc:
+                _name_thread(exc, request)
+                logger.error("ChatKit could not finish %s: %s", request.type, exc, exc_info=exc)
+                yield _error_frame(SERVER_FAULT)
 
     async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
         """Raise for a request that cannot run; return a message to refuse it as a stream error.

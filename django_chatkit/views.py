@@ -20,7 +20,13 @@ from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request, remember_anonymous_owner
-from django_chatkit.errors import RequestRejected, error_response, rejection_response
+from django_chatkit.errors import (
+    SERVER_FAULT,
+    RequestRejected,
+    StoredDataInvalid,
+    error_response,
+    rejection_response,
+)
 from django_chatkit.loading import get_server
 from django_chatkit.request_body import STREAMING_OPS, vet_body
 from django_chatkit.streaming import cancellable
@@ -43,14 +49,6 @@ def _csrf_failure(request: HttpRequest) -> str | None:
     check.process_request(request)
     reason = check.process_view(request, lambda req: HttpResponse(), (), {})
     return reason if isinstance(reason, str) else None
-
-
-def _validation_message(exc: ValidationError) -> str:
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-        for error in exc.errors(include_url=False)[:5]
-    ]
-    return "The request does not match the ChatKit protocol. " + "; ".join(problems)
 
 
 _warned_not_asgi = False
@@ -120,17 +118,23 @@ class ChatKitView(View):
         try:
             op = vet_body(body)
             result = await get_server().process(body, context)
-        except RequestRejected as exc:
+        except RequestRejected as exc:  # the body's validation included (parse_request)
             return rejection_response(exc, streaming=op in STREAMING_OPS)
-        except ValidationError as exc:
-            return error_response(400, "invalid_request", _validation_message(exc))
         except NotFoundError as exc:
             return error_response(404, "not_found", str(exc) or "Not found.")
         except NotImplementedError as exc:
             return error_response(400, "unsupported_operation", str(exc) or "Not supported.")
+        except StoredDataInvalid as exc:
+            logger.error("ChatKit could not answer %s: %s", op, exc, exc_info=exc)
+            return error_response(500, "internal_error", SERVER_FAULT)
+        except ValidationError as exc:
+            # The body was validated already: this is data the server made or loaded.
+            logger.error("ChatKit could not answer %s: invalid data", op, exc_info=exc)
+            return error_response(500, "internal_error", SERVER_FAULT)
         except ValueError as exc:
             # The SDK raises ValueError for requests that are well-formed but make no sense
-            # (retrying a non-user message, a non-widget action sender, ...).
+            # (audio that is not base64, a non-widget action sender, ...), and so may the
+            # actions and dictation a site implements.
             return error_response(400, "invalid_request", str(exc))
 
         await remember_anonymous_owner(context)

@@ -23,6 +23,7 @@ from chatkit.types import (
     AssistantMessageContentPartDone,
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
+    AudioInput,
     ClientToolCallItem,
     StructuredInputFreeform,
     StructuredInputItem,
@@ -32,6 +33,7 @@ from chatkit.types import (
     ThreadItemUpdatedEvent,
     ThreadMetadata,
     ThreadStreamEvent,
+    TranscriptionResult,
     UserMessageItem,
     WidgetItem,
 )
@@ -149,6 +151,15 @@ class ScriptedServer(DjangoChatKitServer):
         context: ChatKitContext,
     ) -> SyncCustomActionResponse:
         return SyncCustomActionResponse(updated_item=sender)
+
+
+class DictatingServer(ScriptedServer):
+    """Takes dictation: answers with the size of the audio it was sent."""
+
+    async def transcribe(
+        self, audio_input: AudioInput, context: ChatKitContext
+    ) -> TranscriptionResult:
+        return TranscriptionResult(text=f"{len(audio_input.data)} bytes")
 
 
 def _widget() -> WidgetRoot:
