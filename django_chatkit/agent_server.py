@@ -102,7 +102,6 @@ class AgentChatKitServer(DjangoChatKitServer):
             logger.error("ChatKit cannot load the history: %s", exc, exc_info=exc)
             raise CustomStreamError(SERVER_FAULT, allow_retry=False) from exc
         model_input = await self.converter.to_agent_input(history)
-        title_task = self.start_title(thread, input_user_message, model_name(agent), context)
 
         tracker = RunTracker(thread.id, context, model_name(agent))
         agent_context: AgentContext[ChatKitContext] = AgentContext(
@@ -122,25 +121,24 @@ class AgentChatKitServer(DjangoChatKitServer):
         ids = FakeIdRewriter(
             lambda item: self.store.generate_item_id(store_type(item), thread, context)
         )
+        title_task = self.start_title(thread, input_user_message, model_name(agent), context)
+        answered = False
         try:
             async for streamed in stream_agent_response(agent_context, result):
                 for event in ids.rewrite(streamed):
                     if isinstance(event, ThreadItemAddedEvent):
                         started_items[event.item.id] = event.item
                     yield event
+            answered = True
         except asyncio.CancelledError:
             # The client went away: stop the upstream request; the SDK stores the partial text.
             result.cancel()
-            if title_task is not None:
-                title_task.cancel()
             await tracker.cancelled()
             raise
         except GeneratorExit:
             # The SDK stopped reading: storing the event last yielded failed (it sends the
             # client an error event instead), so this answer is not stored.
             result.cancel()
-            if title_task is not None:
-                title_task.cancel()
             await tracker.abandoned("not_stored", "The answer could not be stored.")
             raise
         except Exception as exc:
@@ -155,6 +153,10 @@ class AgentChatKitServer(DjangoChatKitServer):
             await self.keep_partial_answer(thread, tracker, started_items, ids, context)
             raise CustomStreamError(message, allow_retry=True) from exc
         finally:
+            if not answered and title_task is not None:
+                # However the turn ended without its answer, nobody will wait for the title:
+                # left running, it would call the model and write its Run after the turn.
+                title_task.cancel()
             if tracker.run_pk is not None:
                 # Whatever ended the turn with a model call still open (a failing hook, a run
                 # that could not be closed above), the Run must not stay "running".

@@ -3,6 +3,8 @@ OpenAI server over loopback, through the real view."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from agents.tracing import TracingProcessor
 from asgiref.sync import sync_to_async
@@ -246,6 +248,30 @@ class TestUpstreamFaults:
             ("user_message", "Tell me about Lyon"),
             ("assistant_message", "Lyon is lovely."),
         ]
+
+    async def test_a_failed_answer_cancels_the_title_under_way(self, fake, chat):
+        def reply(request: RecordedRequest) -> Reply:
+            if is_title(request):
+                return Reply(text="Late title", first_token_delay=1.0)
+            # The answer fails once the title call is under way, so that there is one to stop.
+            fake.wait_for_requests(2, finished=False)
+            return Reply(status=500)
+
+        fake.default_reply = reply
+        turn = await chat.create_thread("Tell me about Lyon")
+        assert turn.error is not None and "HTTP 500" in turn.error.message
+        [title_request] = [r for r in await fake.await_requests(2) if is_title(r)]
+        assert title_request.disconnected and not title_request.completed
+        # Nothing is left running that could still write a title or its Run.
+        title_tasks = [
+            task
+            for task in asyncio.all_tasks()
+            if "generate_title" in getattr(task.get_coro(), "__qualname__", "")
+        ]
+        if title_tasks:
+            await asyncio.wait(title_tasks, timeout=5)
+        assert await runs(str(turn.thread_id), "title") == []
+        assert (await models.Thread.objects.aget(id=turn.thread_id)).title == ""
 
 
 class TestQuotas:
