@@ -27,26 +27,44 @@ _OPTIONAL_POSITIVE_INTS = ("REQUESTS_PER_MINUTE", "TOKENS_PER_DAY")
 _POSITIVE_NUMBERS = ("OPENAI_CONNECT_TIMEOUT", "OPENAI_READ_TIMEOUT")
 
 
+_OVERWRITTEN_HINT = (
+    "Another package (PyPI 'django-chatkit', an unrelated chat app) installs a top-level "
+    "'chatkit' that overwrites the SDK. Run: pip uninstall django-chatkit openai-chatkit && "
+    "pip install django-openai-chatkit"
+)
+_BROKEN_HINT = (
+    "The SDK is installed but fails to import; run python -c 'import chatkit.server' for the "
+    "traceback. A dependency missing or at an incompatible version is the usual cause: "
+    "pip install --force-reinstall django-openai-chatkit"
+)
+
+
 @register()
 def check_sdk_installed(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """The ``chatkit`` module must be OpenAI's SDK, not the unrelated ``django-chatkit`` app."""
+    """The ``chatkit`` module must be OpenAI's SDK, importable, not the unrelated
+    ``django-chatkit`` app. The import's own error is shown: it is what the site must fix."""
     try:
         server = importlib.import_module("chatkit.server")
-        found = hasattr(server, "ChatKitServer")
-    except Exception:  # any import failure means the SDK is not usable
-        found = False
-    if found:
+    except Exception as exc:
+        overwritten = isinstance(exc, ModuleNotFoundError) and exc.name in (
+            "chatkit",
+            "chatkit.server",
+        )
+        return [
+            Error(
+                f"The OpenAI ChatKit SDK cannot be imported: {type(exc).__name__}: {exc}",
+                hint=_OVERWRITTEN_HINT if overwritten else _BROKEN_HINT,
+                id="chatkit.E001",
+            )
+        ]
+    if hasattr(server, "ChatKitServer"):
         return []
     return [
         Error(
             "The 'chatkit' module is not the OpenAI ChatKit SDK.",
-            hint=(
-                "Another package (PyPI 'django-chatkit', an unrelated chat app) installs a "
-                "top-level 'chatkit' that overwrites the SDK. Run: pip uninstall django-chatkit "
-                "openai-chatkit && pip install django-openai-chatkit"
-            ),
+            hint=_OVERWRITTEN_HINT,
             id="chatkit.E001",
         )
     ]

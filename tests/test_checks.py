@@ -31,6 +31,37 @@ def test_e001_chatkit_module_is_not_the_sdk(monkeypatch):
     assert messages[0].hint and "django-chatkit" in messages[0].hint
 
 
+class _BrokenSdk:
+    """A meta path finder under which importing the SDK fails as a missing dependency does."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "chatkit.server":
+            raise ImportError("cannot import name 'Annotated' from 'pydantic' (too old?)")
+        return None
+
+
+def test_e001_shows_why_the_sdk_does_not_import(monkeypatch):
+    monkeypatch.delitem(sys.modules, "chatkit.server")
+    monkeypatch.setattr(sys, "meta_path", [_BrokenSdk, *sys.meta_path])
+    messages = check_sdk_installed(None)
+    assert ids(messages) == ["chatkit.E001"]
+    assert "cannot import name 'Annotated' from 'pydantic' (too old?)" in messages[0].msg
+    assert "import chatkit.server" in str(messages[0].hint)
+
+
+def test_e001_says_when_another_package_took_the_name(monkeypatch):
+    # The unrelated package's 'chatkit' may have no 'server' module at all.
+    impostor = types.ModuleType("chatkit")
+    impostor.__path__ = []
+    monkeypatch.setitem(sys.modules, "chatkit", impostor)
+    monkeypatch.delitem(sys.modules, "chatkit.server")
+    messages = check_sdk_installed(None)
+    assert ids(messages) == ["chatkit.E001"]
+    assert "No module named 'chatkit.server'" in messages[0].msg
+    assert "django-chatkit" in str(messages[0].hint)
+
+
 def test_e001_quiet_with_the_real_sdk():
     assert check_sdk_installed(None) == []
 
