@@ -43,10 +43,32 @@ def _update_run(pk: int, **values: Any) -> None:
     models.Run.objects.filter(pk=pk).update(**values)
 
 
+def _announce_finished(pk: int, status: str, context: ChatKitContext) -> None:
+    # Sent from this synchronous code, in the request's thread, like every signal of
+    # django_chatkit.signals: receivers may use the ORM.
+    signals.run_finished.send(sender=models.Run, run_id=pk, status=status, context=context)
+
+
+def _create_finished_run(context: ChatKitContext, **values: Any) -> int:
+    pk = _create_run(**values)
+    _announce_finished(pk, values["status"], context)
+    return pk
+
+
+def _create_finished_run_again(context: ChatKitContext, **values: Any) -> int:
+    pk = _create_run_again(**values)
+    _announce_finished(pk, values["status"], context)
+    return pk
+
+
 # A model call starts right after (or, for a title, is still streaming the answer): the stream
 # then holds no connection while the model talks.
 create_run_before_call = in_thread(_create_run, before_wait=True, on_retry=_create_run_again)
+create_finished_run = in_thread(
+    _create_finished_run, before_wait=True, on_retry=_create_finished_run_again
+)
 update_run = in_thread(_update_run)
+announce_finished = in_thread(_announce_finished)
 
 
 class RunTracker(RunHooks[Any]):
@@ -146,7 +168,7 @@ class RunTracker(RunHooks[Any]):
         except DatabaseError as exc:
             logger.error("ChatKit could not mark run %s failed (%s): %s", pk, code, exc)
             return
-        self._finished(pk, models.RunStatus.FAILED)
+        await self._finished(pk, models.RunStatus.FAILED)
 
     async def _close(self, status: str, **values: Any) -> None:
         pk = self.run_pk
@@ -160,10 +182,13 @@ class RunTracker(RunHooks[Any]):
             **values,
         )
         self.run_pk, self.last_run_pk = None, pk
-        self._finished(pk, status)
+        await self._finished(pk, status)
 
-    def _finished(self, pk: int, status: str) -> None:
-        signals.run_finished.send(sender=models.Run, run_id=pk, status=status, context=self.context)
+    async def _finished(self, pk: int, status: str) -> None:
+        # A hop of its own, after the run's state is settled: a receiver that raises fails the
+        # turn, but cannot make the run look still open. No hop at all without receivers.
+        if signals.run_finished.has_listeners(models.Run):
+            await announce_finished(pk, status, self.context)
 
 
 class TimedModel(Model):
@@ -215,7 +240,8 @@ async def record_title_run(
     error_code: str = "",
 ) -> None:
     """A title call, written once when it is over (usually while the answer still streams)."""
-    await create_run_before_call(
+    await create_finished_run(
+        context,
         thread_id=thread_id,
         kind=models.RunKind.TITLE,
         model=model,
