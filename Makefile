@@ -6,13 +6,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+# make sdk-conformance: where the SDK's sdist and tests go, and the PostgreSQL it also runs on.
+SDK_CONFORMANCE_DIR ?= .sdk-conformance
+SDK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help test demo lint format clean bench
+.PHONY: help test sdk-conformance demo lint format clean bench
 
 help:
 	@echo "make test   run the test suite (SQLite; DATABASE_URL / REDIS_URL are honoured)"
 	@echo "            PYTEST_ARGS='-x -k store' passes arguments to pytest"
+	@echo "make sdk-conformance  OpenAI's own store and server tests (from the installed SDK's"
+	@echo "            sdist on PyPI) against DjangoStore, on SQLite and on SDK_DATABASE_URL"
 	@echo "make demo   migrate and serve example_project on http://$(HOST):$(PORT)/ (login demo/demo)"
 	@echo "make lint   ruff check, ruff format --check, mypy"
 	@echo "make bench overhead against the bare SDK + history scale on PostgreSQL (~10 min);"
@@ -31,6 +36,18 @@ $(VENV)/.installed-%: pyproject.toml | $(BIN)/python
 test: $(VENV)/.installed-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The SDK's sdist ships tests/test_store.py and tests/test_chatkit_server.py: downloaded for the
+# installed version (never committed), run with our stand-ins for the helpers it leaves out.
+# The deliberate differences are in tests/sdk_conformance/expected_differences.txt.
+SDK_PYTEST = $(BIN)/python -m pytest -p no:asyncio -p tests.sdk_conformance.plugin -q -rxX \
+	--disable-warnings $(PYTEST_ARGS)
+sdk-conformance: $(VENV)/.installed-test
+	@sdk_tests=$$($(BIN)/python -m tests.sdk_conformance.fetch $(SDK_CONFORMANCE_DIR)) && \
+	echo "== OpenAI's SDK tests ($$sdk_tests) on SQLite" && \
+	env -u DATABASE_URL $(SDK_PYTEST) $$sdk_tests && \
+	echo "== OpenAI's SDK tests ($$sdk_tests) on PostgreSQL ($(SDK_DATABASE_URL))" && \
+	env DATABASE_URL=$(SDK_DATABASE_URL) $(SDK_PYTEST) $$sdk_tests
+
 demo: $(VENV)/.installed-example
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_user
@@ -48,5 +65,6 @@ lint: $(VENV)/.installed-test $(VENV)/.installed-lint
 	$(BIN)/mypy django_chatkit tests example_project manage.py
 
 clean:
-	rm -rf $(VENV) .tox build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .tox build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+		$(SDK_CONFORMANCE_DIR)
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

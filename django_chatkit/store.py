@@ -50,6 +50,7 @@ _RECENT_ITEMS = "django_chatkit.recent_items"
 _STORED_THREADS = "django_chatkit.stored_threads"
 
 M = TypeVar("M", bound=Model)
+P = TypeVar("P", ThreadMetadata, ThreadItem)
 
 
 class _RowAfter(Func):
@@ -113,6 +114,12 @@ def _order(order: str) -> Literal["asc", "desc"]:
 
 def _page_size(limit: int) -> int:
     return max(1, min(int(limit), chatkit_settings.MAX_PAGE_SIZE))
+
+
+def _page(data: list[P], has_more: bool) -> Page[P]:
+    """A page whose ``after`` is the cursor of the next one: None on the last page, as the SDK's
+    own tests require, so that a client never asks for a page that cannot exist."""
+    return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
 
 
 def _first(queryset: QuerySet[Any, Any]) -> Any:
@@ -253,7 +260,7 @@ class DjangoStore(Store[ChatKitContext]):
         size = _page_size(limit)
         rows = list(_ordered(queryset, _order(order)).values(*THREAD_FIELDS)[: size + 1])
         data = [thread_from_row(row) for row in rows[:size]]
-        return Page(data=data, has_more=len(rows) > size, after=data[-1].id if data else None)
+        return _page(data, has_more=len(rows) > size)
 
     async def delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
         await in_thread(self._delete_thread)(thread_id, context)
@@ -299,7 +306,7 @@ class DjangoStore(Store[ChatKitContext]):
         if len(items) <= size and not complete:
             return None  # the thread may hold more than what was loaded
         data = list(reversed(items))[:size]
-        return Page(data=data, has_more=len(items) > size, after=data[-1].id if data else None)
+        return _page(data, has_more=len(items) > size)
 
     def _load_thread_items(
         self,
@@ -333,7 +340,7 @@ class DjangoStore(Store[ChatKitContext]):
         size = _page_size(limit)
         payloads = list(_ordered(queryset, direction).values_list("payload", flat=True)[: size + 1])
         data = [item_from_payload(payload) for payload in payloads[:size]]
-        return Page(data=data, has_more=len(payloads) > size, after=data[-1].id if data else None)
+        return _page(data, has_more=len(payloads) > size)
 
     async def load_recent_items(
         self, thread_id: str, limit: int, context: ChatKitContext

@@ -178,6 +178,7 @@ class TestJsonOps:
         assert page["has_more"] is True and page["after"] == second
         status, page = await http_alice.json("threads.list", limit=1, after=page["after"])
         assert [t["id"] for t in page["data"]] == [first] and page["has_more"] is False
+        assert page.get("after") is None  # no cursor past the last page
 
         status, renamed = await http_alice.json("threads.update", thread_id=first, title="Lyon")
         assert status == 200 and renamed["title"] == "Lyon"

@@ -93,8 +93,9 @@ def measure(browser: Browser, turns: int, words: int) -> dict[str, int]:
         "threads.list", limit=1, after=page[0]["after"]
     )
     counts["items.list"], page = browser.count("items.list", thread_id=thread_id, limit=5)
+    # The last item shown as the cursor: a short history fits one page, which has no "after".
     counts["items.list (after)"], _ = browser.count(
-        "items.list", thread_id=thread_id, limit=5, after=page[0]["after"]
+        "items.list", thread_id=thread_id, limit=5, after=page[0]["data"][-1]["id"]
     )
     items = browser.send("items.list", thread_id=thread_id, order="asc", limit=100)[0]["data"]
     answers = [i["id"] for i in items if i["type"] == "assistant_message"][:3]

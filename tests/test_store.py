@@ -207,7 +207,7 @@ class TestThreadPages:
         threads = self.make(store, alice_ctx, 3)
         page = run(store.load_threads, 3, None, "asc", alice_ctx)
         assert ids(page) == [t.id for t in threads]
-        assert page.has_more is False and page.after == threads[-1].id
+        assert page.has_more is False and page.after is None  # no cursor past the last page
 
     def test_pages_walk_both_orders_without_gaps_or_repeats(self, store, alice_ctx, bob_ctx):
         threads = self.make(store, alice_ctx, 7)
@@ -218,6 +218,7 @@ class TestThreadPages:
                 page = run(store.load_threads, 3, after, order, alice_ctx)
                 seen += ids(page)
                 if not page.has_more:
+                    assert page.after is None
                     break
                 after = page.after
             assert seen == [t.id for t in expected], order
@@ -225,7 +226,7 @@ class TestThreadPages:
     def test_after_the_last_id_is_empty(self, store, alice_ctx):
         threads = self.make(store, alice_ctx, 2)
         page = run(store.load_threads, 10, threads[-1].id, "asc", alice_ctx)
-        assert page.data == [] and page.has_more is False
+        assert page == Page(data=[], has_more=False, after=None)
 
     def test_unknown_or_foreign_cursor_is_not_found(self, store, alice_ctx, bob_ctx):
         self.make(store, alice_ctx, 2)
@@ -369,7 +370,7 @@ class TestItemPages:
         items = fill(store, alice_ctx, thread, 4)
         page = run(store.load_thread_items, thread.id, None, 4, "desc", alice_ctx)
         assert page.data == items[::-1] and page.has_more is False
-        assert page.after == items[0].id
+        assert page.after is None  # no cursor past the last page
 
     def test_has_more_and_cursor_continue_exclusive(self, store, alice_ctx):
         thread = new_thread(store, alice_ctx)
@@ -379,23 +380,23 @@ class TestItemPages:
         second = run(store.load_thread_items, thread.id, first.after, 2, "asc", alice_ctx)
         assert second.data == items[2:4] and second.has_more
         third = run(store.load_thread_items, thread.id, second.after, 2, "asc", alice_ctx)
-        assert third.data == items[4:] and not third.has_more
+        assert third.data == items[4:] and not third.has_more and third.after is None
 
     def test_desc_pages(self, store, alice_ctx):
         thread = new_thread(store, alice_ctx)
         items = fill(store, alice_ctx, thread, 5)
         first = run(store.load_thread_items, thread.id, None, 3, "desc", alice_ctx)
-        assert first.data == items[:1:-1] and first.has_more
+        assert first.data == items[:1:-1] and first.has_more and first.after == items[2].id
         rest = run(store.load_thread_items, thread.id, first.after, 3, "desc", alice_ctx)
-        assert rest.data == items[1::-1] and not rest.has_more
+        assert rest.data == items[1::-1] and not rest.has_more and rest.after is None
 
     def test_after_the_last_id(self, store, alice_ctx):
         thread = new_thread(store, alice_ctx)
         items = fill(store, alice_ctx, thread, 3)
         page = run(store.load_thread_items, thread.id, items[-1].id, 10, "asc", alice_ctx)
-        assert page.data == [] and page.has_more is False
+        assert page == Page(data=[], has_more=False, after=None)
         page = run(store.load_thread_items, thread.id, items[0].id, 10, "desc", alice_ctx)
-        assert page.data == [] and page.has_more is False
+        assert page == Page(data=[], has_more=False, after=None)
 
     def test_unknown_cursor_or_cursor_from_another_thread(self, store, alice_ctx):
         thread, other = new_thread(store, alice_ctx), new_thread(store, alice_ctx)
@@ -428,6 +429,33 @@ class TestItemPages:
         thread = new_thread(store, alice_ctx)
         with pytest.raises(ValueError, match="order"):
             run(store.load_thread_items, thread.id, None, 10, "sideways", alice_ctx)
+
+
+class TestItemPagesAfterHistory:
+    """The newest page right after ``load_recent_items`` comes from the history just read (no
+    query), and is the very page the database would give, cursor included."""
+
+    @pytest.mark.parametrize(
+        ("stored", "history", "limit"),
+        [
+            (3, 10, 5),  # whole thread read, page holds it all: the last page
+            (3, 10, 3),  # exactly full: still the last page
+            (5, 10, 2),  # whole thread read, more than a page
+            (8, 4, 2),  # part of the thread read, more than a page
+        ],
+    )
+    def test_same_page_as_the_database(
+        self, store, alice_ctx, stored, history, limit, django_assert_num_queries
+    ):
+        ctx = alice_ctx
+        thread = new_thread(store, ctx)
+        fill(store, ctx, thread, stored)
+        from_database = run(store.load_thread_items, thread.id, None, limit, "desc", ctx)
+        run(store.load_recent_items, thread.id, history, ctx)
+        with django_assert_num_queries(0):
+            from_history = run(store.load_thread_items, thread.id, None, limit, "desc", ctx)
+        assert from_history == from_database
+        assert from_history.after == (from_history.data[-1].id if from_history.has_more else None)
 
 
 # -- attachments and feedback --------------------------------------------------------------------
