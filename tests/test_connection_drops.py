@@ -24,8 +24,8 @@ from django_chatkit.models import Run, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
 from django_chatkit.testing.titles import is_title_request, title_from_message
 from tests.live_server import browser_client, database_url, live_asgi_server
-from tests.test_live_agent import wait_for
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
