@@ -139,13 +139,10 @@ def test_answers_survive_dropped_connections(pool):
                 runs = list(Run.objects.filter(thread_id=outcome.thread_id, kind="answer"))
                 return (runs,) if all(run.status != "running" for run in runs) else None
 
-            (runs,) = wait_for(
-                settled,
-                timeout=10,
-                describe=lambda moment=moment: (
-                    f"{moment}: a Run stays running\n" + server.describe()
-                ),
-            )
+            def still_running(moment: str = moment) -> str:
+                return f"{moment}: a Run stays running\n" + server.describe()
+
+            (runs,) = wait_for(settled, timeout=10, describe=still_running)
             stored = list(
                 ThreadItem.objects.filter(
                     thread_id=outcome.thread_id, type="assistant_message"
