@@ -12,3 +12,8 @@ application = BodyLimitMiddleware(get_asgi_application())
 from django_chatkit.loading import warm_up  # noqa: E402
 
 warm_up()
+
+# Tests wait on these lines to know the server has finished with a request (tests/request_log.py).
+from tests import request_log  # noqa: E402
+
+request_log.install()

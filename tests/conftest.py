@@ -19,14 +19,16 @@ CSRF_TOKEN = "t" * 32
 ENDPOINT = "/chatkit/"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.usefixtures("close_worker_thread_connections"))
+@pytest.fixture(autouse=True)
+def _close_worker_thread_connections_after_async_tests(request: pytest.FixtureRequest) -> None:
+    # Autouse, because fixtures a hook adds to items after collection never run. Sync tests
+    # skip it: their database work happens on pytest's own thread, which pytest-django manages.
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        request.getfixturevalue("close_worker_thread_connections")
 
 
 @pytest.fixture
-async def close_worker_thread_connections():
+async def close_worker_thread_connections() -> AsyncIterator[None]:
     """Async tests reach the database from asgiref's worker thread; close its connections so
     that the test database can be dropped at the end of the run (PostgreSQL refuses while a
     connection is open)."""

@@ -24,6 +24,8 @@ from django.test import Client
 
 from tests.conftest import CSRF_TOKEN
 from tests.processes import free_port, stop_process, wait_until_listening
+from tests.request_log import REQUEST_FINISHED_LINE
+from tests.waiting import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ASGI_APP = "tests.asgi:application"
@@ -99,6 +101,19 @@ class LiveServer:
         """For failure messages: which server, whether it still runs, and its output."""
         state = "running" if self.process.poll() is None else f"exited {self.process.returncode}"
         return f"--- {self.kind} at {self.url} ({state}) output ---\n{self.logs()}"
+
+    def finished_requests(self) -> int:
+        """How many requests Django has finished handling (``tests/request_log.py``)."""
+        return self.logs().count(REQUEST_FINISHED_LINE)
+
+    def wait_for_finished_requests(self, n: int, timeout: float = 30.0) -> None:
+        """Return once Django has finished handling ``n`` requests (since the server started):
+        then nothing more runs for them, a cancelled stream included."""
+        wait_for(
+            lambda: self.finished_requests() >= n,
+            timeout,
+            describe=lambda: f"{n} finished request(s) expected.\n{self.describe()}",
+        )
 
 
 @contextmanager

@@ -42,7 +42,9 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     # One test database per run, so that parallel runs on one server do not collide.
-    DATABASES["default"]["TEST"] = {"NAME": f"test_chatkit_{os.getpid()}"}
+    # CHATKIT_TEST_RUN_ID lets a caller (.ci/run) know the name, to check nothing is left behind.
+    run_id = os.environ.get("CHATKIT_TEST_RUN_ID") or str(os.getpid())
+    DATABASES["default"]["TEST"] = {"NAME": f"test_chatkit_{run_id}"}
     if os.environ.get("CHATKIT_TEST_DB_POOL"):  # live servers started with Django's psycopg pool
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = True
 else:

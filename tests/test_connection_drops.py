@@ -24,8 +24,8 @@ from django_chatkit.models import Run, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
 from django_chatkit.testing.titles import is_title_request, title_from_message
 from tests.live_server import browser_client, database_url, live_asgi_server
-from tests.test_live_agent import wait_for
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.waiting import wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -139,13 +139,10 @@ def test_answers_survive_dropped_connections(pool):
                 runs = list(Run.objects.filter(thread_id=outcome.thread_id, kind="answer"))
                 return (runs,) if all(run.status != "running" for run in runs) else None
 
-            (runs,) = wait_for(
-                settled,
-                timeout=10,
-                describe=lambda moment=moment: (
-                    f"{moment}: a Run stays running\n" + server.describe()
-                ),
-            )
+            def still_running(moment: str = moment) -> str:
+                return f"{moment}: a Run stays running\n" + server.describe()
+
+            (runs,) = wait_for(settled, timeout=10, describe=still_running)
             stored = list(
                 ThreadItem.objects.filter(
                     thread_id=outcome.thread_id, type="assistant_message"

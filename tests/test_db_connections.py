@@ -24,8 +24,9 @@ from django_chatkit.models import Run, Thread, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
 from django_chatkit.testing.titles import is_title_request, title_from_message
 from tests.live_server import browser_client, database_url, live_asgi_server
-from tests.test_live_agent import SERVER_SETTINGS, wait_for
+from tests.test_live_agent import SERVER_SETTINGS
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.waiting import wait_for
 
 STREAMS = 6
 WORDS = [f"w{i} " for i in range(60)]  # 6 s of answer, 0.1 s apart

@@ -50,6 +50,7 @@ from pydantic import TypeAdapter
 
 from django_chatkit.testing import FakeOpenAI, Reply, ToolCall, Usage
 from django_chatkit.testing.pytest_plugin import fake_openai as fake_openai
+from tests.waiting import await_condition
 
 STREAM_EVENT = TypeAdapter[Any](ResponseStreamEvent)
 
@@ -521,12 +522,16 @@ async def test_a_request_with_nothing_queued_fails_loudly_unless_a_default_is_se
     assert response.output_text == "You said: Echo me"
 
 
+@pytest.mark.parametrize("first", ["answer", "title"])
 async def test_when_picks_the_reply_for_each_of_concurrent_requests(
-    fake: FakeOpenAI, client: openai.AsyncOpenAI
+    fake: FakeOpenAI, client: openai.AsyncOpenAI, first: str
 ) -> None:
+    # The answer's reply is queued first: a title request arriving before the answer's must
+    # pass it by. Delayed, so that the first request is still being answered when the second
+    # arrives.
     fake.queue(
-        Reply(text="The answer.", first_token_delay=0.1),
-        Reply(text="A title", when=lambda request: not request.stream),
+        Reply(text="The answer.", first_token_delay=0.2, when=lambda request: request.stream),
+        Reply(text="A title", first_token_delay=0.2, when=lambda request: not request.stream),
     )
 
     async def answer() -> str:
@@ -534,11 +539,21 @@ async def test_when_picks_the_reply_for_each_of_concurrent_requests(
         return "".join([e.delta async for e in stream if isinstance(e, ResponseTextDeltaEvent)])
 
     async def title() -> str:
-        await asyncio.sleep(0.02)
         response = await client.responses.create(model="gpt-cheap", input="Q")
         return response.output_text
 
-    assert list(await asyncio.gather(answer(), title())) == ["The answer.", "A title"]
+    calls = {"answer": answer, "title": title}
+    [second] = set(calls) - {first}
+    first_call = asyncio.create_task(calls[first]())
+    # The second request leaves once the fake has picked the first one's reply: the order of
+    # arrival is the one this case is about, however slow the machine.
+    await await_condition(lambda: len(fake.pending) == 1, describe=lambda: repr(fake.requests))
+    second_result = await calls[second]()
+
+    assert {first: await first_call, second: second_result} == {
+        "answer": "The answer.",
+        "title": "A title",
+    }
     assert fake.pending == []
 
 

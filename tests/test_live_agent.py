@@ -5,8 +5,6 @@ and the upstream request closed."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -15,6 +13,7 @@ from django_chatkit.models import Run, ThreadItem
 from django_chatkit.testing import FakeOpenAI, Reply
 from tests.live_server import SERVERS, browser_client, live_asgi_server
 from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -25,17 +24,6 @@ SERVER_SETTINGS = {
     "GENERATE_TITLES": False,
     "OPENAI_MAX_RETRIES": 0,
 }
-
-
-def wait_for(predicate, timeout: float = 10.0, describe=lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Timed out waiting. {describe()}")
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("kind", SERVERS)

@@ -8,10 +8,14 @@ import pytest
 
 from django_chatkit.streaming import cancellable
 
+# Generous: these waits end within a few event-loop turns unless the code under test is wrong.
+TIMEOUT = 10
+
 
 class Source:
     def __init__(self, chunks: int, fail_at: int | None = None) -> None:
         self.chunks, self.fail_at = chunks, fail_at
+        self.writing = asyncio.Event()  # every chunk is out; the rest is still being written
         self.cancelled = asyncio.Event()
 
     async def __aiter__(self):
@@ -21,7 +25,8 @@ class Source:
                     raise RuntimeError("upstream broke")
                 yield f"chunk {n}\n".encode()
                 await asyncio.sleep(0)
-            await asyncio.sleep(3600)  # an answer still being written
+            self.writing.set()
+            await asyncio.Event().wait()  # an answer whose end never comes
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
@@ -39,23 +44,33 @@ async def test_closing_the_response_early_cancels_the_source():
     source = Source(chunks=3)
     stream = cancellable(source)
     assert await anext(stream) == b"chunk 0\n"
-    await stream.aclose()  # what happens when the server drops the response iterator
-    await asyncio.wait_for(source.cancelled.wait(), 1)
+    # What happens when the server drops the response iterator. Waited on without cancelling
+    # it (wait_for would, and that cancellation would reach the source on its own).
+    closing = asyncio.create_task(stream.aclose())
+    await asyncio.wait([closing], timeout=TIMEOUT)
+    assert closing.done(), "closing the stream does not return"
+    assert source.cancelled.is_set()
 
 
 async def test_cancelling_the_consumer_cancels_the_source():
     source = Source(chunks=2)
+    received: list[bytes] = []
+    all_received = asyncio.Event()
 
     async def consume():
-        async for _ in cancellable(source):
-            pass
+        async for chunk in cancellable(source):
+            received.append(chunk)
+            if len(received) == source.chunks:
+                all_received.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
+    # Cancel mid-answer: the consumer waits for the next chunk, the source is still writing.
+    await asyncio.wait_for(all_received.wait(), TIMEOUT)
+    await asyncio.wait_for(source.writing.wait(), TIMEOUT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
-    await asyncio.wait_for(source.cancelled.wait(), 1)
+        await asyncio.wait_for(task, TIMEOUT)
+    await asyncio.wait_for(source.cancelled.wait(), TIMEOUT)
 
 
 async def test_an_error_in_the_source_reaches_the_consumer():
