@@ -9,7 +9,7 @@ time zone, exactly as the SDK made it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from chatkit.types import (
     ActiveStatus,
@@ -28,6 +28,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from django_chatkit import models
 from django_chatkit.errors import StoredDataInvalid
+
+T = TypeVar("T")
 
 ITEM_ADAPTER: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 ATTACHMENT_ADAPTER: TypeAdapter[Attachment] = TypeAdapter(Attachment)
@@ -72,13 +74,18 @@ def _stored_id(payload: Any, key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def item_from_payload(payload: dict[str, Any]) -> ThreadItem:
+def _from_payload(adapter: TypeAdapter[T], kind: str, payload: dict[str, Any]) -> T:
+    """Validate a stored payload; one that no longer validates is the server's fault."""
     try:
-        return ITEM_ADAPTER.validate_python(payload)
+        return adapter.validate_python(payload)
     except ValidationError as exc:
         raise StoredDataInvalid(
-            "item", _stored_id(payload, "id"), _stored_id(payload, "thread_id")
+            kind, _stored_id(payload, "id"), _stored_id(payload, "thread_id")
         ) from exc
+
+
+def item_from_payload(payload: dict[str, Any]) -> ThreadItem:
+    return _from_payload(ITEM_ADAPTER, "item", payload)
 
 
 def status_columns(status: ThreadStatus) -> dict[str, str]:
@@ -141,9 +148,4 @@ def attachment_row_values(attachment: Attachment) -> dict[str, Any]:
 
 
 def attachment_from_payload(payload: dict[str, Any]) -> Attachment:
-    try:
-        return ATTACHMENT_ADAPTER.validate_python(payload)
-    except ValidationError as exc:
-        raise StoredDataInvalid(
-            "attachment", _stored_id(payload, "id"), _stored_id(payload, "thread_id")
-        ) from exc
+    return _from_payload(ATTACHMENT_ADAPTER, "attachment", payload)
