@@ -9,6 +9,7 @@ never lost silently and a Run never stays "running".
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ pytestmark = [
 
 WORDS = [f"w{i} " for i in range(30)]
 ANSWER = "".join(WORDS)
-APPLICATION_NAME = "chatkit-drop-test"
+# Per test process: parallel runs must not drop each other's connections.
+APPLICATION_NAME = f"chatkit-drop-{os.getpid()}"
 SETTINGS = {
     "SERVER": "django_chatkit.agent_server.AgentChatKitServer",
     "AGENT": {"model": "answer-model", "instructions": "Be brief."},
