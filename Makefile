@@ -1,7 +1,10 @@
-# Needs only a Python (3.11+) on PATH: every target builds its own virtualenv in $(VENV).
+# Needs a Python (3.11+) on PATH: every target builds its own virtualenv in $(VENV). make lint
+# also needs Node.js and npm, for Biome (the JavaScript linter, installed into node_modules).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+NPM ?= npm
+NODE_BIN := node_modules/.bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -19,7 +22,7 @@ help:
 	@echo "make sdk-conformance  OpenAI's own store and server tests (from the installed SDK's"
 	@echo "            sdist on PyPI) against DjangoStore, on SQLite and on SDK_DATABASE_URL"
 	@echo "make demo   migrate and serve example_project on http://$(HOST):$(PORT)/ (login demo/demo)"
-	@echo "make lint   ruff check, ruff format --check, mypy"
+	@echo "make lint   ruff check, ruff format --check, mypy; Biome on the JavaScript (needs npm)"
 	@echo "make bench overhead against the bare SDK + history scale on PostgreSQL (~10 min);"
 	@echo "            writes benchmarks/results/overhead.md and overhead.png; BENCH_ARGS=--quick"
 	@echo "make clean  remove the virtualenv, caches and build artefacts"
@@ -58,13 +61,20 @@ demo: $(VENV)/.installed-example
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
+# The JavaScript tools, at the versions package-lock.json pins: reinstalled only when it changes.
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
 # build/ holds setuptools' copies of the sources after a wheel build (tox makes one).
-lint: $(VENV)/.installed-test $(VENV)/.installed-lint
+# biome ci: lint and formatting of the JavaScript (which files: biome.json), changing nothing.
+lint: $(VENV)/.installed-test $(VENV)/.installed-lint node_modules/.installed
 	$(BIN)/ruff check --extend-exclude build .
 	$(BIN)/ruff format --check --extend-exclude build .
 	$(BIN)/mypy django_chatkit tests example_project manage.py
+	$(NODE_BIN)/biome ci
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
-		$(SDK_CONFORMANCE_DIR)
+		$(SDK_CONFORMANCE_DIR) node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

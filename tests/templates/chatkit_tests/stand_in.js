@@ -79,30 +79,55 @@ class ChatKitStandIn extends HTMLElement {
       return node;
     };
     const frame = box('div', '', {
-      boxSizing: 'border-box', height: '100%', display: 'flex', flexDirection: 'column',
-      justifyContent: 'space-between', padding: '1rem', borderRadius: '1rem',
-      border: `2px dashed ${accent}`, fontFamily: 'sans-serif',
-      background: dark ? '#1e1e1e' : '#ffffff', color: dark ? '#f0f0f0' : '#1e1e1e',
+      boxSizing: 'border-box',
+      height: '100%',
+      display: 'flex',
+      flexDirection: 'column',
+      justifyContent: 'space-between',
+      padding: '1rem',
+      borderRadius: '1rem',
+      border: `2px dashed ${accent}`,
+      fontFamily: 'sans-serif',
+      background: dark ? '#1e1e1e' : '#ffffff',
+      color: dark ? '#f0f0f0' : '#1e1e1e',
     });
     const top = box('div');
-    top.append(box('div', 'ChatKit stand-in (the real widget loads from OpenAI)', {
-      fontSize: '0.75rem', textTransform: 'uppercase', letterSpacing: '0.05em', opacity: '0.6',
-    }));
-    top.append(box('div', options.startScreen?.greeting ?? 'What can I help with today?', {
-      fontSize: '1.4rem', margin: '1rem 0',
-    }));
+    top.append(
+      box('div', 'ChatKit stand-in (the real widget loads from OpenAI)', {
+        fontSize: '0.75rem',
+        textTransform: 'uppercase',
+        letterSpacing: '0.05em',
+        opacity: '0.6',
+      }),
+    );
+    top.append(
+      box('div', options.startScreen?.greeting ?? 'What can I help with today?', {
+        fontSize: '1.4rem',
+        margin: '1rem 0',
+      }),
+    );
     const prompts = box('div', '', { display: 'flex', gap: '0.5rem', flexWrap: 'wrap' });
     for (const prompt of options.startScreen?.prompts ?? []) {
-      prompts.append(box('span', prompt.label, {
-        border: `1px solid ${accent}`, color: accent, borderRadius: '999px',
-        padding: '0.25rem 0.75rem', fontSize: '0.9rem',
-      }));
+      prompts.append(
+        box('span', prompt.label, {
+          border: `1px solid ${accent}`,
+          color: accent,
+          borderRadius: '999px',
+          padding: '0.25rem 0.75rem',
+          fontSize: '0.9rem',
+        }),
+      );
     }
     top.append(prompts);
     const bottom = box('div');
-    bottom.append(box('div', options.composer?.placeholder ?? 'Message the AI', {
-      border: '1px solid #999', borderRadius: '999px', padding: '0.6rem 1rem', opacity: '0.7',
-    }));
+    bottom.append(
+      box('div', options.composer?.placeholder ?? 'Message the AI', {
+        border: '1px solid #999',
+        borderRadius: '999px',
+        padding: '0.6rem 1rem',
+        opacity: '0.7',
+      }),
+    );
     const facts = [
       `endpoint ${options.api.url}`,
       `domain key ${options.api.domainKey}`,
@@ -111,9 +136,13 @@ class ChatKitStandIn extends HTMLElement {
       `attachments ${options.composer?.attachments?.enabled ? 'on' : 'off'}`,
       options.initialThread ? `reopens ${options.initialThread}` : 'new thread',
     ];
-    bottom.append(box('div', facts.join(' · '), {
-      fontSize: '0.75rem', opacity: '0.6', marginTop: '0.5rem',
-    }));
+    bottom.append(
+      box('div', facts.join(' · '), {
+        fontSize: '0.75rem',
+        opacity: '0.6',
+        marginTop: '0.5rem',
+      }),
+    );
     frame.append(top, bottom);
     this.replaceChildren(frame);
   }
