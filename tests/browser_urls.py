@@ -28,18 +28,31 @@ POLICY = (
 PROMPTS = ["What can you do?", {"label": "Opening hours", "prompt": "When are you open?"}]
 
 
-@login_required
-def widget_page(request: HttpRequest) -> HttpResponse:
+def public_widget_page(request: HttpRequest) -> HttpResponse:
+    """The page for anyone, signed in or not (the chat itself answers anonymous visitors only
+    when ``ALLOW_ANONYMOUS`` is on).
+
+    ``?stand_in=0`` leaves the stand-in element out; ``?second_copy=1`` adds a second copy of the
+    bootstrap module, loaded by another URL.
+    """
     nonce = secrets.token_urlsafe(16)
     request.csp_nonce = nonce  # type: ignore[attr-defined]
-    context = {"stand_in": request.GET.get("stand_in") != "0", "prompts": PROMPTS}
+    context = {
+        "stand_in": request.GET.get("stand_in") != "0",
+        "second_copy": request.GET.get("second_copy") == "1",
+        "prompts": PROMPTS,
+    }
     response = render(request, "chatkit_tests/widget_page.html", context)
     response["Content-Security-Policy"] = POLICY.format(nonce=nonce)
     return response
 
 
+widget_page = login_required(public_widget_page)
+
+
 urlpatterns = [
     path("widget-test/", widget_page, name="widget_test_page"),
+    path("public-widget-test/", public_widget_page, name="public_widget_test_page"),
     # The live server runs with DEBUG off; the bootstrap module must still be served.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
 ]

@@ -359,3 +359,43 @@ async def test_the_current_thread_is_remembered_per_user_across_visits(
         assert tab.elsewhere == other_tab.elsewhere == dana_again.elsewhere == []
     finally:
         await context.close()
+
+
+async def test_a_second_copy_of_the_module_by_another_url_starts_no_widget_twice(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    # The page loads the bootstrap as the tag renders it and again as ...?v=2 (a hashed name or a
+    # site's own import does the same): two module instances, which share only the page.
+    tab = await open_tab()
+    await tab.sign_in("dana", "dana-pw", query="?second_copy=1")
+    page = tab.page
+    await page.wait_for_function("window.secondCopyLoaded === true")
+    loaded = await page.evaluate(
+        """performance.getEntriesByType('resource').map((entry) => entry.name)
+            .filter((name) => name.includes('chatkit-bootstrap.js'))"""
+    )
+    bootstrap = f"{site.url}/static/django_chatkit/chatkit-bootstrap.js"
+    assert sorted(loaded) == [bootstrap, f"{bootstrap}?v=2"], loaded
+
+    # The second copy ran its own startChatKit() on load and once more when the page called it,
+    # after the first copy had started both widgets: each widget was still started once.
+    for element_id, tag_arguments in (("chatkit-1", FIRST_WIDGET), ("second", SECOND_WIDGET)):
+        calls = await tab.set_options_calls(element_id)
+        assert calls == [
+            {"options": expected_options(site, **tag_arguments), "fetchIsFunction": True}
+        ], calls
+    # ...and its events are relayed once, not once per copy.
+    seen = await tab.site_events()
+    for element_id in ("chatkit-1", "second"):
+        assert [e["type"] for e in seen if e["target"] == element_id] == [
+            "chatkit:configure",
+            "chatkit:ready",
+        ], seen
+    created = await tab.send("chatkit-1", "threads.create", input=user_input("only once"))
+    assert created["status"] == 200, created
+    changes = [e for e in await tab.site_events() if e["type"] == "chatkit:thread-change"]
+    assert len(changes) == 1, changes
+    assert len(tab.endpoint_requests) == 1
+    assert tab.console_errors == [], tab.console_errors
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []

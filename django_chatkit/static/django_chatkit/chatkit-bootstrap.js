@@ -28,8 +28,12 @@ const RELAYED_EVENTS = {
 const THREAD_KEY_PREFIX = 'django_chatkit:thread:';
 const DEFAULT_TIMEOUT_MS = 15000;
 const UNAVAILABLE_CLASS = 'django-chatkit-unavailable';
-
-const started = new WeakSet();
+// Marks a started element on the element itself, not in this module's memory: the module may be
+// loaded twice by different URLs (a hashed static file name, a site's own import with another
+// query string), and each copy is a module of its own that would start every widget again. A
+// property rather than an attribute, because an attribute is copied with the HTML (cloneNode,
+// htmx's history snapshots), and the copy, a new element, would then never start.
+const STARTED = Symbol.for('django_chatkit.started');
 
 function emit(element, type, detail) {
   element.dispatchEvent(new CustomEvent(type, { bubbles: true, detail }));
@@ -172,8 +176,8 @@ async function start(element) {
 // again after inserting widgets into the page later (e.g. with htmx).
 export function startChatKit(root = document) {
   for (const element of root.querySelectorAll('openai-chatkit[data-chatkit-options]')) {
-    if (!started.has(element)) {
-      started.add(element);
+    if (!element[STARTED]) {
+      element[STARTED] = true;
       start(element).catch((error) => {
         console.error(error);
         emit(element, 'chatkit:error', { error });
