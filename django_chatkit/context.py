@@ -7,11 +7,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 # Session key holding an anonymous visitor's owner token. It is our own random token rather than
 # the session key, because Django rotates the session key at login (cycle_key) but keeps the data.
 ANONYMOUS_SESSION_KEY = "_chatkit_owner"
 NEW_ANONYMOUS_OWNER = "django_chatkit.new_anonymous_owner"
+# Response header of the endpoint carrying the owner's memory_key(): a new anonymous visitor's
+# page was rendered before they had one, and the widget's thread memory needs it from the first
+# thread on.
+OWNER_KEY_HEADER = "X-ChatKit-Owner"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,18 @@ class Owner:
     def fields(self) -> dict[str, Any]:
         """Model field values that make a new row belong to this owner."""
         return {"user_id": self.user_id, "anonymous_key": self.anonymous_key}
+
+    def memory_key(self) -> str:
+        """A stable, opaque key of this owner, partitioning the browser's thread memory.
+
+        A keyed hash (``SECRET_KEY``): the page and the endpoint's answers show it, and it gives
+        away neither the user's pk nor the anonymous token (which is as good as a password).
+        """
+        if self.user_id is not None:
+            subject = f"user:{self.user_id}"
+        else:
+            subject = f"anonymous:{self.anonymous_key}"
+        return salted_hmac("django_chatkit.widget.owner", subject).hexdigest()[:32]
 
 
 @dataclass

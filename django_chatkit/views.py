@@ -19,7 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
 from django_chatkit.conf import chatkit_settings
-from django_chatkit.context import context_from_request, remember_anonymous_owner
+from django_chatkit.context import (
+    OWNER_KEY_HEADER,
+    context_from_request,
+    remember_anonymous_owner,
+)
 from django_chatkit.errors import (
     SERVER_FAULT,
     RequestRejected,
@@ -138,8 +142,12 @@ class ChatKitView(View):
             return error_response(400, "invalid_request", str(exc))
 
         await remember_anonymous_owner(context)
+        # The widget's thread memory is keyed by this; a new visitor's page could not show it.
+        headers = {OWNER_KEY_HEADER: context.owner.memory_key()}
         if isinstance(result, StreamingResult):
             return StreamingHttpResponse(
-                cancellable(result), content_type="text/event-stream", headers=SSE_HEADERS
+                cancellable(result),
+                content_type="text/event-stream",
+                headers={**SSE_HEADERS, **headers},
             )
-        return HttpResponse(result.json, content_type="application/json")
+        return HttpResponse(result.json, content_type="application/json", headers=headers)

@@ -20,13 +20,12 @@ from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
-from django.utils.crypto import salted_hmac
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 from django_chatkit.attachments.options import widget_options
 from django_chatkit.conf import DEFAULTS, chatkit_settings
-from django_chatkit.context import ANONYMOUS_SESSION_KEY
+from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
 
 WIDGET_KEYS = frozenset(DEFAULTS["WIDGET"])
 COLOR_SCHEMES = ("light", "dark")
@@ -261,25 +260,23 @@ def _options(values: Mapping[str, Any]) -> dict[str, Any]:
 def owner_key(request: HttpRequest | None) -> str:
     """A stable, opaque key of who is chatting, to keep each user's thread memory apart.
 
-    A keyed hash (``SECRET_KEY``) of the user's pk, or of the anonymous visitor's owner token
-    when ``ALLOW_ANONYMOUS`` is on. Empty when there is no owner yet: the browser then remembers
-    nothing. A new visitor's token is made by the endpoint when it accepts their first request,
-    not here: rendering a page must not create a session for every visitor (crawlers included),
-    so an anonymous visitor's memory starts with the page after their first message.
+    ``Owner.memory_key()`` of the user, or of the anonymous visitor's owner token when
+    ``ALLOW_ANONYMOUS`` is on. Empty when there is no owner yet. A new visitor's token is made by
+    the endpoint when it accepts their first request, not here: rendering a page must not create
+    a session for every visitor (crawlers included). The endpoint's answers carry the key
+    (``X-ChatKit-Owner``), and the bootstrap module takes it from there, so a new visitor's
+    first thread is remembered all the same.
     """
     if request is None:
         return ""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated:
-        subject = f"user:{user.pk}"
-    elif chatkit_settings.ALLOW_ANONYMOUS and hasattr(request, "session"):
+        return Owner(user_id=user.pk).memory_key()
+    if chatkit_settings.ALLOW_ANONYMOUS and hasattr(request, "session"):
         token = request.session.get(ANONYMOUS_SESSION_KEY)
-        if not token:
-            return ""
-        subject = f"anonymous:{token}"
-    else:
-        return ""
-    return salted_hmac("django_chatkit.widget.owner", subject).hexdigest()[:32]
+        if token:
+            return Owner(anonymous_key=str(token)).memory_key()
+    return ""
 
 
 def csp_nonce(request: HttpRequest | None, context_nonce: Any = None) -> str | None:

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
 ]
 CDN_URL = DEFAULTS["CDN_URL"]
 PAGE = "/widget-test/"
+PUBLIC_PAGE = "/public-widget-test/"  # the same page without login_required
 LOAD_TIMEOUT_MS = 1500
 SERVER_SETTINGS = {
     "SERVER": "tests.servers.ScriptedServer",
@@ -44,6 +45,7 @@ SERVER_SETTINGS = {
     "LOAD_TIMEOUT_MS": LOAD_TIMEOUT_MS,
     "WIDGET": {"placeholder": "Ask the test site", "disclaimer": "Tests only."},
 }
+ANONYMOUS_SETTINGS = {**SERVER_SETTINGS, "ALLOW_ANONYMOUS": True}
 # The tag arguments of tests/templates/chatkit_tests/widget_page.html.
 FIRST_WIDGET = {"greeting": "Hello from the test page", "prompts": PROMPTS, "accent": "#0f766e"}
 SECOND_WIDGET = {"theme": "dark", "placeholder": "The second widget", "height": 300}
@@ -70,8 +72,14 @@ def expected_options(site: LiveServer, **tag_arguments: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(transactional_db: None) -> Iterator[LiveServer]:
-    extra_env = {"CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS)}
+def site_settings() -> dict[str, Any]:
+    """The live server's CHATKIT; a test parametrizes this name to serve other settings."""
+    return SERVER_SETTINGS
+
+
+@pytest.fixture
+def site(transactional_db: None, site_settings: dict[str, Any]) -> Iterator[LiveServer]:
+    extra_env = {"CHATKIT_TEST_SETTINGS": json.dumps(site_settings)}
     with live_asgi_server("daphne", extra_env=extra_env) as server:
         yield server
 
@@ -396,6 +404,47 @@ async def test_a_second_copy_of_the_module_by_another_url_starts_no_widget_twice
     changes = [e for e in await tab.site_events() if e["type"] == "chatkit:thread-change"]
     assert len(changes) == 1, changes
     assert len(tab.endpoint_requests) == 1
+    assert tab.console_errors == [], tab.console_errors
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+
+
+@pytest.mark.parametrize("site_settings", [ANONYMOUS_SETTINGS])
+async def test_an_anonymous_visitors_first_thread_is_remembered_from_the_first_page(
+    open_tab: OpenTab, site: LiveServer
+) -> None:
+    tab = await open_tab()
+    page = tab.page
+    await page.goto(f"{site.url}{PUBLIC_PAGE}")
+    [first] = await tab.set_options_calls("chatkit-1")
+    assert "initialThread" not in first["options"]
+    # A new visitor has no owner key yet: rendering a page makes no session, the endpoint makes
+    # the visitor's token when it accepts their first request.
+    assert await page.get_attribute("#chatkit-1", "data-chatkit-owner") == ""
+
+    created = await tab.send("chatkit-1", "threads.create", input=user_input("hello, anonymously"))
+    assert created["status"] == 200, (created, site.describe())
+    thread_id = created["events"][0]["thread"]["id"]
+    thread = await Thread.objects.aget(id=thread_id)
+    assert thread.user_id is None and thread.anonymous_key
+
+    # The next page reopens the thread started on the first one.
+    await page.reload()
+    [call] = await tab.set_options_calls("chatkit-1")
+    assert call["options"] == {
+        **expected_options(site, **FIRST_WIDGET),
+        "initialThread": thread_id,
+    }
+    [other] = await tab.set_options_calls("second")
+    assert "initialThread" not in other["options"]
+    # Remembered under the key this page rendered, the one the endpoint's answer told page one.
+    owner = await page.get_attribute("#chatkit-1", "data-chatkit-owner")
+    assert owner
+    keys = await page.evaluate("Object.keys(localStorage)")
+    assert keys == [f"django_chatkit:thread:{owner}:chatkit-1"], keys
+    # And the thread loads for this visitor: the memory is theirs.
+    listed = await tab.send("chatkit-1", "items.list", thread_id=thread_id, order="asc")
+    assert listed["status"] == 200, listed
     assert tab.console_errors == [], tab.console_errors
     assert await tab.csp_violations() == []
     assert tab.elsewhere == []

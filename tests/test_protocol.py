@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import AsyncClient, override_settings
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import AnonymousUser
+from django.test import AsyncClient, RequestFactory, override_settings
 
 from django_chatkit import models, signals
+from django_chatkit.context import OWNER_KEY_HEADER
 from django_chatkit.titles import MAX_TITLE_LENGTH
+from django_chatkit.widget import owner_key
 from tests.conftest import CSRF_TOKEN, ENDPOINT, ChatKitHttp, user_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -458,3 +462,39 @@ class TestAnonymous:
         assert status == 404
         row = await models.Thread.objects.aget(id=thread_id)
         assert row.user_id is None and len(row.anonymous_key) >= 32
+
+    @override_settings(CHATKIT={"SERVER": "tests.servers.ScriptedServer", "ALLOW_ANONYMOUS": True})
+    async def test_answers_carry_the_owner_key_the_next_page_renders(self, db):
+        # A new visitor's page had no owner key to render (there was no session yet): the
+        # widget's thread memory learns it from the first answer, streamed or not.
+        visitor = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+        created = await visitor.post(
+            {"type": "threads.create", "params": {"input": user_input("hi")}}
+        )
+        assert created.status_code == 200 and created.streaming
+        key = created[OWNER_KEY_HEADER]
+        listed = await visitor.post({"type": "threads.list", "params": {}})
+        assert listed.status_code == 200 and not listed.streaming
+        assert listed[OWNER_KEY_HEADER] == key
+        # ...the key the tag renders for this session from now on.
+        page_request = RequestFactory().get("/")
+        page_request.user = AnonymousUser()
+        page_request.session = await visitor.client.asession()
+        assert await sync_to_async(owner_key)(page_request) == key
+        # Another visitor gets another key; a refused request tells nothing.
+        stranger = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+        other = await stranger.post({"type": "threads.list", "params": {}})
+        assert other[OWNER_KEY_HEADER] not in ("", key)
+        refused = await stranger.client.post(  # no X-CSRFToken header
+            ENDPOINT,
+            data=b'{"type": "threads.list", "params": {}}',
+            content_type="application/json",
+        )
+        assert refused.status_code == 403 and OWNER_KEY_HEADER not in refused
+
+    async def test_a_users_answers_carry_their_owner_key(self, alice, http_alice):
+        listed = await http_alice.post({"type": "threads.list", "params": {}})
+        assert listed.status_code == 200
+        page_request = RequestFactory().get("/")
+        page_request.user = alice
+        assert listed[OWNER_KEY_HEADER] == owner_key(page_request) != ""

@@ -6,7 +6,9 @@
 // - calls setOptions once with the options the server rendered (a JSON data block), plus an
 //   api.fetch that sends the session cookie and Django's CSRF token, plus initialThread;
 // - remembers the user's current thread in localStorage, keyed by an owner key the server
-//   renders, so each user of a shared browser gets their own thread back on the next visit;
+//   renders, so each user of a shared browser gets their own thread back on the next visit (a
+//   new anonymous visitor has no key in the page yet: the endpoint's answers carry it, in the
+//   X-ChatKit-Owner header, so their first thread is remembered too);
 // - re-dispatches ChatKit's events as bubbling DOM events the site can listen to anywhere:
 //   chatkit:ready, chatkit:error, chatkit:log, chatkit:response-start, chatkit:response-end,
 //   chatkit:thread-change, chatkit:thread-load-start, chatkit:thread-load-end, chatkit:effect,
@@ -28,6 +30,7 @@ const RELAYED_EVENTS = {
 const THREAD_KEY_PREFIX = 'django_chatkit:thread:';
 const DEFAULT_TIMEOUT_MS = 15000;
 const UNAVAILABLE_CLASS = 'django-chatkit-unavailable';
+const OWNER_HEADER = 'X-ChatKit-Owner';
 // Marks a started element on the element itself, not in this module's memory: the module may be
 // loaded twice by different URLs (a hashed static file name, a site's own import with another
 // query string), and each copy is a module of its own that would start every widget again. A
@@ -41,44 +44,67 @@ function emit(element, type, detail) {
 
 // The fetch ChatKit uses for every request to the endpoint: the session cookie goes along
 // (same-origin credentials) and so does the CSRF token, but only to this site's own origin,
-// never to another host (an upload URL on S3, say).
-export function chatkitFetch(csrfToken) {
-  return (input, init = {}) => {
+// never to another host (an upload URL on S3, say). onOwnerKey, if given, is called with the
+// owner key the endpoint's answers carry (see threadMemory).
+export function chatkitFetch(csrfToken, onOwnerKey) {
+  return async (input, init = {}) => {
     const request = input instanceof Request ? input : null;
     const url = new URL(request ? request.url : String(input), document.baseURI);
+    const sameOrigin = url.origin === window.location.origin;
     const headers = new Headers(init.headers ?? request?.headers);
-    if (csrfToken && url.origin === window.location.origin) {
+    if (csrfToken && sameOrigin) {
       headers.set('X-CSRFToken', csrfToken);
     }
-    return window.fetch(input, { ...init, headers, credentials: 'same-origin' });
+    const response = await window.fetch(input, { ...init, headers, credentials: 'same-origin' });
+    const ownerKey = sameOrigin ? response.headers.get(OWNER_HEADER) : null;
+    if (ownerKey && onOwnerKey) {
+      onOwnerKey(ownerKey);
+    }
+    return response;
   };
 }
 
+// The thread memory of one element, in localStorage under its owner key and element id.
+// The key is the one the page rendered, or a newer one an answer of the endpoint carried: a new
+// anonymous visitor has none in the page (rendering it makes no session); the endpoint makes
+// their owner token when it accepts their first request and sends the key with that answer.
+// Every thread id ChatKit announces came in such an answer, through chatkitFetch, which hands
+// the key over before ChatKit reads the body: the key is known by the time a thread is.
 function threadMemory(element) {
-  const owner = element.dataset.chatkitOwner;
-  if (!owner || element.dataset.chatkitRememberThread !== 'true') {
+  if (element.dataset.chatkitRememberThread !== 'true') {
     return null;
   }
-  const key = `${THREAD_KEY_PREFIX}${owner}:${element.id}`;
+  let owner = element.dataset.chatkitOwner || '';
+  const key = () => `${THREAD_KEY_PREFIX}${owner}:${element.id}`;
   // localStorage throws when storage is disabled; the chat then simply forgets.
   return {
     get() {
+      if (!owner) {
+        return null;
+      }
       try {
-        return window.localStorage.getItem(key);
+        return window.localStorage.getItem(key());
       } catch {
         return null;
       }
     },
     set(threadId) {
+      if (!owner) {
+        return;
+      }
       try {
         if (threadId) {
-          window.localStorage.setItem(key, threadId);
+          window.localStorage.setItem(key(), threadId);
         } else {
-          window.localStorage.removeItem(key);
+          window.localStorage.removeItem(key());
         }
       } catch {
         // Storage disabled or full: nothing to remember with.
       }
+    },
+    setOwner(ownerKey) {
+      owner = ownerKey;
+      element.dataset.chatkitOwner = ownerKey;
     },
   };
 }
@@ -161,7 +187,7 @@ async function start(element) {
     api: {
       ...options.api,
       url: new URL(options.api.url, document.baseURI).href,
-      fetch: chatkitFetch(element.dataset.chatkitCsrfToken),
+      fetch: chatkitFetch(element.dataset.chatkitCsrfToken, memory?.setOwner),
     },
   };
   const remembered = memory?.get();
