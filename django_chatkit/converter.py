@@ -25,9 +25,9 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_input_item_param import Message
 
-# Attachment.metadata keys (server-side only) naming where the file's bytes are stored.
-STORAGE_ALIAS_KEY = "storage_alias"
-STORAGE_NAME_KEY = "storage_name"
+from django_chatkit.attachments.metadata import STORAGE_ALIAS_KEY, STORAGE_NAME_KEY
+
+__all__ = ["STORAGE_ALIAS_KEY", "STORAGE_NAME_KEY", "DjangoThreadItemConverter"]
 
 
 def _read_from_storage(alias: str, name: str) -> bytes:

@@ -41,8 +41,13 @@ def warm_up() -> None:
         configured_agent()
 
 
+@cache
 def get_attachment_store() -> Any:
-    """``ATTACHMENT_STORE`` when set; else the built-in store if attachments are enabled."""
+    """``ATTACHMENT_STORE`` when set; else the built-in store if attachments are enabled.
+
+    One per process, shared by the server and the attachment views (which look their rows up
+    through it on every request).
+    """
     path = chatkit_settings.ATTACHMENT_STORE
     if path:
         return import_string(path)()
@@ -57,3 +62,4 @@ def get_attachment_store() -> Any:
 def _reset_on_setting_change(*, setting: str, **kwargs: Any) -> None:
     if setting == "CHATKIT":
         get_server.cache_clear()
+        get_attachment_store.cache_clear()

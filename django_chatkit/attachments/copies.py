@@ -29,9 +29,9 @@ from django.db import transaction
 
 from django_chatkit import models
 from django_chatkit.attachments import owner_quota, storage
+from django_chatkit.attachments.metadata import STORAGE_NAME_KEY
 from django_chatkit.attachments.options import limits
 from django_chatkit.context import Owner
-from django_chatkit.converter import STORAGE_NAME_KEY
 from django_chatkit.db import in_thread
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import attachment_from_payload

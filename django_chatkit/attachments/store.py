@@ -5,6 +5,11 @@ descriptor; the bytes then go either to this site's upload view (a signed, singl
 the URL authorises them) or, with ``S3_PRESIGNED_UPLOADS`` on django-storages' S3 backend,
 straight to S3 through a presigned PUT, verified when a message first uses the attachment.
 Either way the row becomes *ready* only once its bytes have been checked and stored.
+
+The attachment views find their rows through this store too (:meth:`load_pending_upload`,
+:meth:`load_attachment_for_download`). Every query runs through ``django_chatkit.db.in_thread``,
+which gives a pooled connection back once the query is done: a download streams its file for as
+long as the client reads, and must not hold a connection meanwhile.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from django.urls import reverse
 
 from django_chatkit import models
 from django_chatkit.attachments import owner_quota, storage, uploads
+from django_chatkit.attachments.downloads import StoredFile, find_downloadable
 from django_chatkit.attachments.options import Limits, limits
 from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
-from django_chatkit.attachments.tokens import make_upload_token
+from django_chatkit.attachments.tokens import UploadClaim, make_upload_token
+from django_chatkit.attachments.uploads import PendingUpload
 from django_chatkit.attachments.validation import Declared, check_declared
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
@@ -83,11 +90,38 @@ class DjangoAttachmentStore(AttachmentStore[ChatKitContext]):
     async def delete_attachment(self, attachment_id: str, context: ChatKitContext) -> None:
         # Only the ownership check: DjangoStore deletes the row next, and deleting a row
         # removes its files once the transaction commits (django_chatkit.attachments.lifecycle).
-        exists = await models.Attachment.objects.filter(
-            id=attachment_id, **context.owner.filter()
-        ).aexists()
-        if not exists:
+        if not await in_thread(_owned_exists)(attachment_id, context):
             raise NotFoundError(f"Attachment {attachment_id} not found")
+
+    async def load_pending_upload(self, attachment_id: str, claim: UploadClaim) -> PendingUpload:
+        """The pending attachment an upload token's ``claim`` lets its bearer upload to.
+
+        The token stands in for the owner (the upload comes without the site's cookies). A
+        token for another attachment or another owner, or an id that is missing or waits for a
+        presigned S3 upload, is refused as a missing id (404); an attachment that already has
+        its bytes is refused with a 409.
+        """
+        if claim.attachment_id != attachment_id:
+            raise uploads.not_found(attachment_id)
+        upload = await in_thread(uploads.load_row)(attachment_id)
+        if upload is None or not claim.is_for(upload.owner) or upload.incoming_name:
+            raise uploads.not_found(attachment_id)
+        if upload.status != models.AttachmentStatus.PENDING:
+            raise uploads.not_pending(attachment_id)
+        return upload
+
+    async def load_attachment_for_download(
+        self, attachment_id: str, context: ChatKitContext
+    ) -> StoredFile:
+        """The stored file of a ready attachment, for its owner or staff allowed to review it.
+
+        Raises ``NotFoundError`` for anyone else, exactly as for a missing id, and for an
+        attachment that has no bytes yet.
+        """
+        found = await in_thread(find_downloadable)(attachment_id, context)
+        if found is None:
+            raise NotFoundError(f"Attachment {attachment_id} not found")
+        return found
 
     async def ensure_uploaded(self, attachment_ids: list[str], context: ChatKitContext) -> None:
         """Called before a message uses ``attachment_ids``: each must have its bytes.
@@ -97,7 +131,7 @@ class DjangoAttachmentStore(AttachmentStore[ChatKitContext]):
         """
         if not attachment_ids:
             return
-        pending = await sync_to_async(uploads.pending_rows)(attachment_ids, context.owner)
+        pending = await in_thread(uploads.pending_rows)(attachment_ids, context.owner)
         current = limits()
         for upload in pending:
             if not upload.incoming_name:
@@ -130,6 +164,10 @@ def _new_attachment(
         mime_type=declared.mime_type,
         upload_descriptor=descriptor,
     )
+
+
+def _owned_exists(attachment_id: str, context: ChatKitContext) -> bool:
+    return models.Attachment.objects.filter(id=attachment_id, **context.owner.filter()).exists()
 
 
 def _insert_pending(

@@ -16,12 +16,12 @@ from chatkit.types import Attachment
 
 from django_chatkit import models
 from django_chatkit.attachments import owner_quota, storage
+from django_chatkit.attachments.metadata import STORAGE_ALIAS_KEY, STORAGE_NAME_KEY
 from django_chatkit.attachments.options import Limits
 from django_chatkit.attachments.previews import make_preview
 from django_chatkit.attachments.receiving import ReceivedFile, copy_limited, too_large
 from django_chatkit.attachments.validation import Declared, check_content
 from django_chatkit.context import Owner
-from django_chatkit.converter import STORAGE_ALIAS_KEY, STORAGE_NAME_KEY
 from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected
 from django_chatkit.serialization import attachment_from_payload

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from chatkit.store import NotFoundError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -19,15 +20,15 @@ from django.utils.http import content_disposition_header
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from django_chatkit import models
 from django_chatkit.attachments import storage, uploads
 from django_chatkit.attachments.options import limits
 from django_chatkit.attachments.receiving import receive_upload, too_large
+from django_chatkit.attachments.store import DjangoAttachmentStore
 from django_chatkit.attachments.tokens import read_upload_token
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request
-from django_chatkit.db import in_thread
 from django_chatkit.errors import RequestRejected, error_response
+from django_chatkit.loading import get_attachment_store
 from django_chatkit.unavailable import answer_503_when_database_down
 
 # Room for the multipart envelope around a file of the largest accepted size.
@@ -131,14 +132,7 @@ class UploadView(View):
 
     async def _upload(self, request: HttpRequest, attachment_id: str) -> Any:
         claim = read_upload_token(request.GET.get("token"))
-        # A token for another attachment is answered as a missing id, like any foreign id.
-        if claim.attachment_id != attachment_id:
-            raise uploads.not_found(attachment_id)
-        upload = await in_thread(uploads.load_row)(attachment_id)
-        if upload is None or not claim.is_for(upload.owner) or upload.incoming_name:
-            raise uploads.not_found(attachment_id)
-        if upload.status != models.AttachmentStatus.PENDING:
-            raise uploads.not_pending(attachment_id)
+        upload = await attachment_store().load_pending_upload(attachment_id, claim)
         current = limits()
         try:
             declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -155,15 +149,6 @@ class UploadView(View):
             received.close()
 
 
-async def _is_reviewer(user: Any) -> bool:
-    if user is None or not (user.is_active and user.is_staff):
-        return False
-    return bool(await user.ahas_perm("django_chatkit.view_attachment"))
-
-
-_DOWNLOAD_FIELDS = ("user_id", "anonymous_key", "name", "mime_type", "type")
-
-
 async def _chunks(handle: Any) -> AsyncIterator[bytes]:
     read = sync_to_async(handle.read, thread_sensitive=False)
     try:
@@ -171,6 +156,16 @@ async def _chunks(handle: Any) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         await sync_to_async(handle.close, thread_sensitive=False)()
+
+
+def attachment_store() -> DjangoAttachmentStore:
+    """The store these views find their rows through: the configured one when it is (or
+    extends) the built-in store, else the built-in one, since these views serve the files it
+    keeps whichever store a custom ``ATTACHMENT_STORE`` is."""
+    configured = get_attachment_store()
+    if isinstance(configured, DjangoAttachmentStore):
+        return configured
+    return DjangoAttachmentStore()
 
 
 def _open(alias: str, name: str) -> tuple[Any, int]:
@@ -200,22 +195,17 @@ class DownloadView(View):
         )
         if context is None:
             return error_response(401, "not_authenticated", "Sign in to download attachments.")
-        row = await (
-            models.Attachment.objects.filter(id=attachment_id, status=models.AttachmentStatus.READY)
-            .exclude(storage_name="")
-            .values("storage_alias", "storage_name", *_DOWNLOAD_FIELDS)
-            .afirst()
-        )
-        allowed = row is not None and (context.owner.owns(row) or await _is_reviewer(context.user))
-        if row is None or not allowed:
+        try:
+            found = await attachment_store().load_attachment_for_download(attachment_id, context)
+        except NotFoundError:
             return error_response(404, "not_found", f"Attachment {attachment_id} not found")
 
-        inline = row["type"] == "image" and not request.GET.get("download")
-        disposition = content_disposition_header(not inline, row["name"]) or "attachment"
-        content_type = row["mime_type"]
+        inline = found.is_image and not request.GET.get("download")
+        disposition = content_disposition_header(not inline, found.name) or "attachment"
+        content_type = found.mime_type
         if content_type.startswith("text/"):
             content_type += "; charset=utf-8"
-        alias, name = row["storage_alias"], row["storage_name"]
+        alias, name = found.storage_alias, found.storage_name
         if storage.is_s3(storage.get_storage(alias)):
             url = await sync_to_async(storage.presigned_get, thread_sensitive=False)(
                 alias, name, content_type=content_type, disposition=disposition
