@@ -134,22 +134,22 @@ class Tab:
         await self.page.wait_for_function(
             "id => document.getElementById(id)?.setOptionsCalls?.length > 0", arg=element_id
         )
-        return await self.page.evaluate(  # type: ignore[no-any-return]
+        return await self.page.evaluate(
             "id => document.getElementById(id).setOptionsCalls", element_id
         )
 
     async def send(self, element_id: str, op: str, **params: Any) -> dict[str, Any]:
         """One protocol request through the stand-in, i.e. through the bootstrap's api.fetch."""
-        return await self.page.evaluate(  # type: ignore[no-any-return]
+        return await self.page.evaluate(
             "([id, op, params]) => document.getElementById(id).send(op, params)",
             [element_id, op, params],
         )
 
     async def site_events(self) -> list[dict[str, Any]]:
-        return await self.page.evaluate("window.siteEvents")  # type: ignore[no-any-return]
+        return await self.page.evaluate("window.siteEvents")
 
     async def csp_violations(self) -> list[dict[str, Any]]:
-        return await self.page.evaluate("window.cspViolations")  # type: ignore[no-any-return]
+        return await self.page.evaluate("window.cspViolations")
 
 
 OpenTab = Callable[..., Awaitable[Tab]]

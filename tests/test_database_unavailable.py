@@ -108,7 +108,7 @@ class TestAttachmentViews:
         # Back up: the file is there.
         response = browser.client.get(download_path(created["id"]))
         assert response.status_code == 200
-        assert async_to_sync(read_all)(response.streaming_content) == PDF  # type: ignore[attr-defined]
+        assert async_to_sync(read_all)(response.streaming_content) == PDF
 
     def test_upload_with_its_cors_headers(self, ready):
         _, created = ready

@@ -295,7 +295,7 @@ class TestItems:
             placeholder = fake.model_copy(update={"id": "__fake_id__"})
             run(store.add_thread_item, thread.id, placeholder, alice_ctx)
         page = run(store.load_thread_items, thread.id, None, 10, "asc", alice_ctx)
-        assert [item.content[0].text for item in page.data] == [  # type: ignore[union-attr]
+        assert [item.content[0].text for item in page.data] == [
             "message 0",
             "message 1",
             "message 2",
