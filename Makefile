@@ -62,7 +62,7 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 lint: $(VENV)/.installed-test $(VENV)/.installed-lint
 	$(BIN)/ruff check --extend-exclude build .
 	$(BIN)/ruff format --check --extend-exclude build .
-	$(BIN)/mypy django_chatkit tests example_project manage.py
+	$(BIN)/mypy django_chatkit tests example_project benchmarks manage.py
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \
