@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -79,7 +80,7 @@ class TestAttachmentViews:
     """The upload and download views answer like the endpoint: JSON 503, never an HTML 500."""
 
     @pytest.fixture
-    def ready(self, alice, tmp_path) -> Iterator[tuple[Browser, dict]]:
+    def ready(self, alice, tmp_path) -> Iterator[tuple[Browser, dict[str, Any]]]:
         settings = {
             "SERVER": "tests.servers.ScriptedServer",
             "ATTACHMENTS": {"ENABLED": True},
@@ -91,7 +92,7 @@ class TestAttachmentViews:
             )
             yield browser, created
 
-    def upload(self, created: dict, **headers: str):
+    def upload(self, created: dict[str, Any], **headers: str):
         return Client().post(
             path_of(created["upload_descriptor"]["url"]),
             data=PDF,

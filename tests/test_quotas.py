@@ -78,7 +78,8 @@ def message(reply: ChatKitResponse) -> str:
 
 
 async def count(model: Any) -> int:
-    return await sync_to_async(model.objects.count)()
+    total: int = await sync_to_async(model.objects.count)()
+    return total
 
 
 class TestConcurrentTurns:

@@ -7,6 +7,7 @@ work runs on the test's own connection (inside the test transaction, where queri
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -61,7 +62,7 @@ def fill(store, ctx, thread, count, *, same_time=False):
     return items
 
 
-def ids(page: Page) -> list[str]:
+def ids(page: Page[Any]) -> list[str]:
     return [row.id for row in page.data]
 
 
