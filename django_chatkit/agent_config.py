@@ -23,7 +23,9 @@ def load_tool(path: str) -> Tool:
     """A dotted path to a tool object (``@function_tool``), or to a plain function to wrap."""
     target = import_string(path)
     if isinstance(target, FunctionTool) or not callable(target):
-        return target  # type: ignore[no-any-return]
+        # Another kind of tool (the Agents SDK checks it when the agent is built).
+        tool: Tool = target
+        return tool
     return function_tool(target)
 
 

@@ -125,6 +125,7 @@ class TestWithinTheBudget:
         frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=100)
         ready = await alice_up.attach(f"anim.{fmt.lower()}", MIME_TYPES[fmt], buffer.getvalue())
         with preview_of(ready) as preview:
+            # An RGB pixel is a 3-tuple; Pillow's type also covers one-band and missing pixels.
             red, green, blue = preview.convert("RGB").getpixel((10, 10))  # type: ignore[misc]
         assert red > 200 and green < 60 and blue < 60
 
