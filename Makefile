@@ -71,7 +71,7 @@ node_modules/.installed: package.json package-lock.json
 lint: $(VENV)/.installed-test $(VENV)/.installed-lint node_modules/.installed
 	$(BIN)/ruff check --extend-exclude build .
 	$(BIN)/ruff format --check --extend-exclude build .
-	$(BIN)/mypy django_chatkit tests example_project manage.py
+	$(BIN)/mypy django_chatkit tests example_project benchmarks manage.py
 	$(NODE_BIN)/biome ci
 
 clean:

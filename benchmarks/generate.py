@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chatkit.types import (
     AssistantMessageContent,
@@ -36,6 +36,9 @@ from chatkit.types import (
     UserMessageItem,
     UserMessageTextContent,
 )
+
+if TYPE_CHECKING:
+    from django.db.models.options import Options
 
 # Bump when the shape of generated data changes: older rows are then no longer reused.
 GENERATOR_VERSION = 1
@@ -204,10 +207,9 @@ def write_items(
     if use_copy(method):
         meta = ThreadItem._meta
         fields = ["thread", "item_id", "type", "created_at", "text", "payload"]
-        columns = [meta.get_field(name).column for name in fields]
         return _copy_rows(
             meta.db_table,
-            columns,
+            _columns(meta, fields),
             (
                 (
                     thread_id,
@@ -234,6 +236,19 @@ def write_items(
     return written
 
 
+def _columns(meta: Options[Any], names: list[str]) -> list[str]:
+    """The table columns of these fields (COPY names columns, not fields)."""
+    from django.db.models import Field
+
+    columns = []
+    for name in names:
+        field = meta.get_field(name)
+        if not isinstance(field, Field) or not field.column:
+            raise ValueError(f"{meta.label}.{name} is not a field with a column")
+        columns.append(field.column)
+    return columns
+
+
 def write_threads(rows: list[dict[str, Any]], *, method: str, batch_size: int) -> None:
     from django_chatkit.models import Thread
 
@@ -242,7 +257,7 @@ def write_threads(rows: list[dict[str, Any]], *, method: str, batch_size: int) -
         return
     meta = Thread._meta
     names = list(rows[0])
-    columns = [meta.get_field(name).column for name in names]
+    columns = _columns(meta, names)
     json_fields = {"metadata", "allowed_image_domains"}
 
     def cell(name: str, value: Any) -> Any:
@@ -271,7 +286,7 @@ class Progress:
 # -- what to generate ---------------------------------------------------------------------------
 
 
-def get_user(username: str):
+def get_user(username: str) -> Any:  # the project's user model
     from django.contrib.auth import get_user_model
 
     user, _ = get_user_model().objects.get_or_create(username=username)
@@ -307,7 +322,7 @@ def _thread_row(
 
 
 def create_history_thread(
-    user,
+    user: Any,
     size: int,
     *,
     method: str = "auto",
@@ -356,7 +371,9 @@ def create_history_thread(
     return row["id"], seconds
 
 
-def find_history_thread(user, size: int, kind: str = "history", tie_group: int = 1) -> str | None:
+def find_history_thread(
+    user: Any, size: int, kind: str = "history", tie_group: int = 1
+) -> str | None:
     from django_chatkit.models import Thread
 
     threads = Thread.objects.filter(
@@ -575,9 +592,9 @@ def main(argv: list[str] | None = None) -> int:
                 have = have.filter(metadata__bench__tie_group=args.tie_group)
             else:
                 have = have.exclude(metadata__bench__has_key="tie_group")
-            have = have.count()
-            todo = max(0, todo - have)
-            print(f"{args.user}: {have} thread(s) of {args.items_per_thread:,} items exist")
+            existing = have.count()
+            todo = max(0, todo - existing)
+            print(f"{args.user}: {existing} thread(s) of {args.items_per_thread:,} items exist")
         for number in range(todo):
             seed = None if args.seed is None else args.seed + number
             thread_id, seconds = create_history_thread(
@@ -597,11 +614,13 @@ def main(argv: list[str] | None = None) -> int:
             changed = True
 
     for count in args.thread_owner:
-        user, seconds = ensure_thread_owner(count, method=args.method, batch_size=args.batch_size)
-        if seconds is None:
+        user, owner_seconds = ensure_thread_owner(
+            count, method=args.method, batch_size=args.batch_size
+        )
+        if owner_seconds is None:
             print(f"{user.username}: exists ({count:,} threads)")
         else:
-            print(f"{user.username}: {count:,} threads in {seconds:.1f}s")
+            print(f"{user.username}: {count:,} threads in {owner_seconds:.1f}s")
             changed = True
 
     if args.noise_users:

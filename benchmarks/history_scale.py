@@ -38,7 +38,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 RESULTS = Path(__file__).resolve().parent / "results" / "history_scale.md"
 CASES = ("first_desc", "first_asc", "middle_desc", "middle_asc", "end_desc", "end_asc")
@@ -149,19 +152,19 @@ def prepare(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]:
     user = generate.get_user(generate.HISTORY_USER)
     context = ChatKitContext.for_user(user)
     for size in args.sizes:
-        thread_id, seconds = generate.ensure_history_thread(size)
-        if seconds is None:
+        thread_id, thread_seconds = generate.ensure_history_thread(size)
+        if thread_seconds is None:
             stored = Thread.objects.get(id=thread_id).metadata["bench"].get("seconds")
             how = f"reused (generated earlier in {stored}s)" if stored else "reused"
         else:
             generated = True
-            how = f"generated in {seconds:.1f}s ({size / seconds:,.0f} items/s)"
+            how = f"generated in {thread_seconds:.1f}s ({size / thread_seconds:,.0f} items/s)"
         notes["generation"].append(f"items.list thread of {size:,} items: {how}")
         print(notes["generation"][-1], flush=True)
 
         ordered = ThreadItem.objects.filter(thread_id=thread_id).order_by("created_at", "pk")
 
-        def item_rows(start: int, stop: int, ordered=ordered) -> list[str]:
+        def item_rows(start: int, stop: int, ordered: QuerySet[ThreadItem] = ordered) -> list[str]:
             return list(ordered.values_list("item_id", flat=True)[start:stop])
 
         cases += build_cases(
@@ -169,17 +172,17 @@ def prepare(args: argparse.Namespace) -> tuple[list[Case], dict[str, Any]]:
         )
 
     for count in args.thread_counts:
-        owner, seconds = generate.ensure_thread_owner(count)
-        if seconds is None:
+        owner, owner_seconds = generate.ensure_thread_owner(count)
+        if owner_seconds is None:
             how = "reused"
         else:
             generated = True
-            how = f"generated in {seconds:.1f}s ({count / seconds:,.0f} threads/s)"
+            how = f"generated in {owner_seconds:.1f}s ({count / owner_seconds:,.0f} threads/s)"
         notes["generation"].append(f"threads.list user with {count:,} threads: {how}")
         print(notes["generation"][-1], flush=True)
         owned = Thread.objects.filter(user=owner).order_by("created_at", "pk")
 
-        def thread_rows(start: int, stop: int, owned=owned) -> list[str]:
+        def thread_rows(start: int, stop: int, owned: QuerySet[Thread] = owned) -> list[str]:
             return list(owned.values_list("id", flat=True)[start:stop])
 
         cases += build_cases(
@@ -206,8 +209,10 @@ def call_for(case: Case, path: str, limit: int) -> Callable[[], Awaitable[Any]]:
     server = get_server()
     store = server.store
     if path == "store" and case.op == "items.list":
+        thread_id = case.thread_id
+        assert thread_id is not None  # build_cases sets it for every items.list case
         return lambda: store.load_thread_items(
-            case.thread_id, case.after, limit, case.order, case.context
+            thread_id, case.after, limit, case.order, case.context
         )
     if path == "store":
         return lambda: store.load_threads(limit, case.after, case.order, case.context)
@@ -491,7 +496,7 @@ def _load() -> float | None:
 def _cpus() -> int:
     import os
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # -- command line ---------------------------------------------------------------------------------

@@ -24,16 +24,24 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.history_scale import build_cases, explain, int_list, p95
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from django_chatkit.models import ThreadItem
 
 RESULTS = Path(__file__).resolve().parent / "results" / "keyset_ties.md"
 CURSOR_CASES = ("middle_desc", "middle_asc", "end_desc", "end_asc")
 
 
-def row_comparison_page(thread_id: str, cursor: dict[str, Any], order: str, limit: int):
+def row_comparison_page(
+    thread_id: str, cursor: Mapping[str, Any], order: str, limit: int
+) -> QuerySet[ThreadItem, Any]:
     """The page query with ``(created_at, id) </> (X, pk)`` (what the store could run)."""
     from django.db.models import F
     from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan, TupleLessThan
@@ -102,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             generated = False
         ordered = ThreadItem.objects.filter(thread_id=thread_id).order_by("created_at", "pk")
 
-        def item_rows(start: int, stop: int, ordered=ordered) -> list[str]:
+        def item_rows(start: int, stop: int, ordered: QuerySet[ThreadItem] = ordered) -> list[str]:
             return list(ordered.values_list("item_id", flat=True)[start:stop])
 
         cases = build_cases(

@@ -467,7 +467,7 @@ async def run_phase(
 def harness_cpu(fake: Fake) -> dict[str, float]:
     """CPU seconds used so far by the load client (this process), the fake, PostgreSQL's
     processes and the whole machine (``busy``: every CPU, every process)."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     times = psutil.cpu_times()
     out = {"busy": times.user + times.nice + times.system + times.irq + times.softirq}
@@ -803,7 +803,9 @@ async def run_sides(
                 "sequential", "sequential turns", False, cfg.sequential_turns, cfg.tokens
             )
         for name in names:
-            out[name]["rss_idle_mb"] = sides[name].server.rss_bytes() / 2**20  # type: ignore[union-attr]
+            attached = sides[name].server
+            assert attached is not None  # every side was attached to its server above
+            out[name]["rss_idle_mb"] = attached.rss_bytes() / 2**20
 
         if "load" in phases:
             steps = {name: LoadSteps(sides[name], fake, log) for name in names}
@@ -889,7 +891,7 @@ async def profile_phase(side: Side, fake: Fake, seconds: float, log: Any) -> dic
 def machine() -> dict[str, Any]:
     import chatkit.version
     import django
-    import psutil  # type: ignore[import-untyped]
+    import psutil
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -1021,6 +1023,7 @@ def parse_args(argv: list[str] | None) -> Config:
         cfg.rounds = 2
         cfg.max_probes = 2
         cfg.seconds = 4.0
+    # Not a field: asdict(cfg) is the results' "config", and where they are written is not.
     cfg.output = args.output  # type: ignore[attr-defined]
     return cfg
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]
+import psutil
 
 from tests.processes import HOST, free_port, stop_process, wait_until_listening
 
@@ -60,7 +60,7 @@ class Fake:
         with self.lock:
             self.process.stdin.write(json.dumps(command) + "\n")
             self.process.stdin.flush()
-            answer = json.loads(self.process.stdout.readline())
+            answer: dict[str, Any] = json.loads(self.process.stdout.readline())
         if not answer.get("ok"):
             raise RuntimeError(f"fake: {answer}")
         return answer

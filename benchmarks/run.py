@@ -47,7 +47,7 @@ def log(message: str) -> None:
 
 def wait_until_quiet(limit: float, threshold: float = 25.0) -> dict[str, Any]:
     """Wait (up to ``limit`` seconds) for the machine's CPUs to be mostly idle."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
 
     started = time.monotonic()
     busy = psutil.cpu_percent(interval=2.0)
@@ -147,7 +147,8 @@ def ratio(ours: float | None, base: float | None, digits: int = 2) -> str:
 
 
 def step_at(side: dict[str, Any], concurrency: int) -> dict[str, Any] | None:
-    for step in side.get("load", {}).get("steps", []):
+    steps: list[dict[str, Any]] = side.get("load", {}).get("steps", [])
+    for step in steps:
         if step["concurrency"] == concurrency:
             return step
     return None
@@ -164,7 +165,7 @@ def memory_per_stream(side: dict[str, Any]) -> float | None:
     first = min(steps, key=lambda s: s["concurrency"], default=None)
     if not first or first["errors"] or not first["rss_peak_mb"]:
         return None
-    return (first["rss_peak_mb"] - first["rss_before_mb"]) * 1024 / first["concurrency"]
+    return float((first["rss_peak_mb"] - first["rss_before_mb"]) * 1024 / first["concurrency"])
 
 
 def throughput_at(side: dict[str, Any], workers: int) -> float | None:
@@ -270,7 +271,8 @@ def report(results: dict[str, Any]) -> str:
     def per_token(seq: dict[str, Any], fixed: dict[str, Any]) -> float | None:
         if not seq.get("cpu_ms_per_turn") or not fixed.get("cpu_ms_per_turn"):
             return None
-        return (seq["cpu_ms_per_turn"] - fixed["cpu_ms_per_turn"]) / (cfg["tokens"] - 1) * 1000
+        per_turn = seq["cpu_ms_per_turn"] - fixed["cpu_ms_per_turn"]
+        return float(per_turn / (cfg["tokens"] - 1) * 1000)
 
     row(
         "CPU per streamed token, us ((later turn - one-token turn) / 199)",
@@ -502,14 +504,15 @@ def report(results: dict[str, Any]) -> str:
         for op in ("items.list", "threads.list"):
             for path in ("store", "protocol"):
                 for case in ("first_desc", "middle_desc", "end_desc"):
-                    values = history_row(history, op, case, path)
-                    if None in values:
+                    row_values = history_row(history, op, case, path)
+                    values = [v for v in row_values if v is not None]
+                    if len(values) < len(row_values):
                         continue
-                    r = values[-1] / values[0]  # type: ignore[operator]
+                    r = values[-1] / values[0]
                     worst = max(worst, r)
                     lines.append(
                         f"| {op} | {path} | {case} | "
-                        + " | ".join(f"{v:.2f}" for v in values)  # type: ignore[union-attr]
+                        + " | ".join(f"{v:.2f}" for v in values)
                         + f" | {r:.2f} | {verdict(r <= TARGETS['history_ratio'])} |"
                     )
         history_met = worst <= TARGETS["history_ratio"]

@@ -14,19 +14,22 @@ from django.utils.module_loading import import_string
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
+from django_chatkit.types import AgentConfig, AgentFactory
 
-AGENT_DICT_KEYS = frozenset({"model", "instructions", "name", "tools"})
+AGENT_DICT_KEYS = AgentConfig.__optional_keys__
 
 
 def load_tool(path: str) -> Tool:
     """A dotted path to a tool object (``@function_tool``), or to a plain function to wrap."""
     target = import_string(path)
     if isinstance(target, FunctionTool) or not callable(target):
-        return target  # type: ignore[no-any-return]
+        # Another kind of tool (the Agents SDK checks it when the agent is built).
+        tool: Tool = target
+        return tool
     return function_tool(target)
 
 
-def agent_from_dict(config: dict[str, Any]) -> Agent[Any]:
+def agent_from_dict(config: AgentConfig) -> Agent[Any]:
     unknown = set(config) - AGENT_DICT_KEYS
     if unknown:
         raise ValueError(f"Unknown CHATKIT['AGENT'] keys: {', '.join(sorted(unknown))}")
@@ -39,12 +42,14 @@ def agent_from_dict(config: dict[str, Any]) -> Agent[Any]:
 
 
 @cache
-def configured_agent() -> Any:
+def configured_agent() -> Agent[Any] | AgentFactory:
     """The configured Agent, or the callable that makes one per request (cached per process)."""
     setting = chatkit_settings.AGENT
     if isinstance(setting, dict):
         return agent_from_dict(setting)
-    return import_string(setting)
+    # Not checked here: get_agent checks what a factory returns, on every call.
+    configured: Agent[Any] | AgentFactory = import_string(setting)
+    return configured
 
 
 async def get_agent(context: ChatKitContext) -> Agent[Any]:

@@ -5,9 +5,11 @@ Every key and its default lives in ``DEFAULTS``; docs/settings.md documents each
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings as django_settings
+
+from django_chatkit.types import AgentConfig, AttachmentsConfig, WidgetConfig
 
 # The development placeholder of DOMAIN_KEY: fine on localhost, not on a public host.
 DEV_DOMAIN_KEY = "domain_pk_localhost_dev"
@@ -159,9 +161,10 @@ class ChatKitSettings:
         return int(self._get("MAX_PAGE_SIZE"))
 
     @property
-    def AGENT(self) -> str | dict[str, Any]:
+    def AGENT(self) -> str | AgentConfig:
         value = self._get("AGENT")
-        return value if isinstance(value, dict) else str(value)
+        # A dict's keys and values are checked by chatkit.E007 and when the agent is built.
+        return cast(AgentConfig, value) if isinstance(value, dict) else str(value)
 
     @property
     def HISTORY_ITEMS(self) -> int:
@@ -213,13 +216,16 @@ class ChatKitSettings:
         return str(self._get("STORAGE"))
 
     @property
-    def ATTACHMENTS(self) -> dict[str, Any]:
-        """The attachment limits, user values merged over the defaults key by key."""
+    def ATTACHMENTS(self) -> AttachmentsConfig:
+        """The attachment limits, user values merged over the defaults key by key.
+
+        Every key is present; the values are the user's as given (chatkit.E010 checks them).
+        """
         value = self._get("ATTACHMENTS")
         merged = dict(DEFAULTS["ATTACHMENTS"])
         if isinstance(value, dict):
             merged.update(value)
-        return merged
+        return cast(AttachmentsConfig, merged)
 
     @property
     def UPLOAD_TOKEN_MAX_AGE(self) -> int:
@@ -258,13 +264,16 @@ class ChatKitSettings:
         return bool(self._get("TRACING"))
 
     @property
-    def WIDGET(self) -> dict[str, Any]:
-        """The widget option defaults, user values merged over ours key by key."""
+    def WIDGET(self) -> WidgetConfig:
+        """The widget option defaults, user values merged over ours key by key.
+
+        Every key is present; the values are the user's as given (chatkit.E009 checks them).
+        """
         value = self._get("WIDGET")
         merged = dict(DEFAULTS["WIDGET"])
         if isinstance(value, dict):
             merged.update(value)
-        return merged
+        return cast(WidgetConfig, merged)
 
     @property
     def DOMAIN_KEY(self) -> str:

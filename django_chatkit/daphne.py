@@ -44,6 +44,8 @@ logger = logging.getLogger("django_chatkit")
 _CAN_SKIP_FORM_PARSING = "parsePOSTFormSubmission" in inspect.signature(http.Request).parameters
 
 
+# daphne has no type hints: its classes are Any to mypy, and subclassing Any is an error
+# (disallow_subclassing_any) silenced class by class.
 class BodyLimitedRequest(WebRequest):  # type: ignore[misc]
     """daphne's request, refusing a body over its view's limit before it is stored."""
 

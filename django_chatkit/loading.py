@@ -12,7 +12,11 @@ from django.utils.module_loading import import_string
 from django_chatkit.conf import chatkit_settings
 
 if TYPE_CHECKING:
+    from chatkit.store import AttachmentStore
+
+    from django_chatkit.context import ChatKitContext
     from django_chatkit.server import DjangoChatKitServer
+    from django_chatkit.types import AttachmentStoreFactory
 
 
 @cache
@@ -42,7 +46,7 @@ def warm_up() -> None:
 
 
 @cache
-def get_attachment_store() -> Any:
+def get_attachment_store() -> AttachmentStore[ChatKitContext] | None:
     """``ATTACHMENT_STORE`` when set; else the built-in store if attachments are enabled.
 
     One per process, shared by the server and the attachment views (which look their rows up
@@ -50,7 +54,8 @@ def get_attachment_store() -> Any:
     """
     path = chatkit_settings.ATTACHMENT_STORE
     if path:
-        return import_string(path)()
+        factory: AttachmentStoreFactory = import_string(path)
+        return factory()
     if chatkit_settings.ATTACHMENTS["ENABLED"]:
         from django_chatkit.attachments.store import DjangoAttachmentStore
 

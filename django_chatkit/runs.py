@@ -201,7 +201,7 @@ class TimedModel(Model):
     async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
         return await self.inner.get_response(*args, **kwargs)
 
-    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         async for event in self.inner.stream_response(*args, **kwargs):
             self.tracker.saw_model_event(event)
             yield event

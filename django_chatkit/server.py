@@ -349,8 +349,8 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 newest = await self.store.load_thread_items(
                     request.params.thread_id, None, 1, "desc", context
                 )
-                pending = newest.data and isinstance(newest.data[0], ClientToolCallItem)
-                if not pending or newest.data[0].status != "pending":  # type: ignore[union-attr]
+                last = newest.data[0] if newest.data else None
+                if not isinstance(last, ClientToolCallItem) or last.status != "pending":
                     raise RequestRejected(
                         400,
                         "invalid_request",

@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable
 
-_END = object()
-
 
 async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, None]:
     """Yield ``stream``'s chunks, produced by a task of their own.
@@ -24,7 +22,8 @@ async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, Non
     then always lands inside the SDK's generator, where it is handled. What it may buffer is
     bounded by the answer itself.
     """
-    queue: asyncio.Queue[object] = asyncio.Queue()
+    # The chunks, then None: the end (a chunk is never None).
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
     async def produce() -> None:
         try:
@@ -33,12 +32,12 @@ async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, Non
         finally:
             # Also when the stream fails or is cancelled: the reader then awaits the producer,
             # which raises what ended it. One wake-up per chunk, no task or wait() per chunk.
-            queue.put_nowait(_END)
+            queue.put_nowait(None)
 
     producer = asyncio.create_task(produce())
     try:
-        while (chunk := await queue.get()) is not _END:
-            yield chunk  # type: ignore[misc]
+        while (chunk := await queue.get()) is not None:
+            yield chunk
         await producer
     finally:
         if not producer.done():

@@ -86,7 +86,9 @@ class Uploader:
         upload = SimpleUploadedFile(filename, data, content_type=content_type)
         return await call(path_of(url), {field: upload}, headers=headers)
 
-    async def attach(self, name: str, mime_type: str, data: bytes, **options: Any) -> dict:
+    async def attach(
+        self, name: str, mime_type: str, data: bytes, **options: Any
+    ) -> dict[str, Any]:
         """Create and upload; return the ready attachment (asserting every step succeeded)."""
         status, created = await self.create(name, mime_type, len(data))
         assert status == 200, created
@@ -94,4 +96,5 @@ class Uploader:
             created["upload_descriptor"]["url"], data, content_type=mime_type, **options
         )
         assert response.status_code == 200, response.content
-        return body(response)
+        ready: dict[str, Any] = body(response)
+        return ready

@@ -107,6 +107,7 @@ class ScriptedServer(DjangoChatKitServer):
         self, thread: ThreadMetadata, words: list[str], delay: float = 0.0
     ) -> AsyncIterator[ThreadStreamEvent]:
         item = AssistantMessageItem(
+            # No context at hand: DjangoStore's ids do not depend on it.
             id=self.store.generate_item_id("message", thread, None),  # type: ignore[arg-type]
             thread_id=thread.id,
             created_at=datetime.now(),

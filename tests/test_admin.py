@@ -28,7 +28,8 @@ def thread_id(http_alice) -> str:
         "threads.create", input=user_input("<script>alert(1)</script> hello")
     )
     assert status == 200
-    return events[0]["thread"]["id"]
+    thread_id: str = events[0]["thread"]["id"]
+    return thread_id
 
 
 def test_threads_list_and_transcript_escape_user_text(staff_client, thread_id):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -36,7 +38,7 @@ def turn_queries(browser: Browser, fake, words: int, thread_id: str | None) -> t
     return len(queries), thread_id
 
 
-def _input(text: str) -> dict:
+def _input(text: str) -> dict[str, Any]:
     return {
         "content": [{"type": "input_text", "text": text}],
         "attachments": [],

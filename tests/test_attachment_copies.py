@@ -49,13 +49,17 @@ def sent_attachments(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(item["attachments"])
 
 
-async def new_thread(http: ChatKitHttp, attachment_ids: list[str]) -> tuple[str, list[dict]]:
+async def new_thread(
+    http: ChatKitHttp, attachment_ids: list[str]
+) -> tuple[str, list[dict[str, Any]]]:
     status, events = await http.stream("threads.create", input=user_input("see", attachment_ids))
     assert status == 200 and events[0]["type"] == "thread.created", events
     return events[0]["thread"]["id"], sent_attachments(events)
 
 
-async def add_message(http: ChatKitHttp, thread_id: str, attachment_ids: list[str]) -> list[dict]:
+async def add_message(
+    http: ChatKitHttp, thread_id: str, attachment_ids: list[str]
+) -> list[dict[str, Any]]:
     status, events = await http.stream(
         "threads.add_user_message", thread_id=thread_id, input=user_input("again", attachment_ids)
     )
@@ -168,7 +172,7 @@ class TestSendingInASecondThread:
     ):
         ready = await uploader.attach("report.pdf", "application/pdf", PDF)
 
-        async def send() -> tuple[str, list[dict]]:
+        async def send() -> tuple[str, list[dict[str, Any]]]:
             async with ThreadSensitiveContext():
                 try:
                     return await new_thread(http_alice, [ready["id"]])

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -448,7 +449,7 @@ class TestUploadTokens:
         bob_token = bobs["upload_descriptor"]["url"].split("token=", 1)[1]
         random_id = fresh_like(alices["id"])
 
-        async def attempt(attachment_id: str, token: str) -> tuple[int, dict]:
+        async def attempt(attachment_id: str, token: str) -> tuple[int, dict[str, Any]]:
             url = f"http://testserver/chatkit/attachments/{attachment_id}/upload/?token={token}"
             response = await bob_up.send(url, PDF)
             error = body(response)["error"]
@@ -595,7 +596,7 @@ class TestDownload:
 # -- another owner's ids ---------------------------------------------------------------------------
 
 
-def shape(status: int, answer: dict, attachment_id: str) -> tuple[int, str]:
+def shape(status: int, answer: dict[str, Any], attachment_id: str) -> tuple[int, str]:
     error = answer["error"]
     return status, f"{error['code']}: {error['message'].replace(attachment_id, 'ID')}"
 

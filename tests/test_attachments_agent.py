@@ -5,6 +5,7 @@ storage into model input, and sent to the (fake) OpenAI Responses API as ``input
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -32,7 +33,7 @@ def agent(fake_openai, tmp_path):
         yield fake_openai
 
 
-def content_parts(request) -> list[dict]:
+def content_parts(request) -> list[dict[str, Any]]:
     parts = []
     for message in request.json["input"]:
         content = message.get("content")

@@ -13,6 +13,7 @@ import base64
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -31,7 +32,7 @@ BUDGET = 4 * MB
 MIME_TYPES = {"PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif", "JPEG": "image/jpeg"}
 
 
-def chatkit_settings(decode_budget: int) -> dict:
+def chatkit_settings(decode_budget: int) -> dict[str, Any]:
     return {
         "SERVER": "tests.servers.ScriptedServer",
         "ATTACHMENTS": {"ENABLED": True, "MAX_BYTES": 2 * MB, "MAX_DECODE_BYTES": decode_budget},
@@ -50,7 +51,7 @@ def alice_up(http_alice, media) -> Uploader:
     return Uploader(http_alice)
 
 
-def preview_of(ready: dict) -> Image.Image:
+def preview_of(ready: dict[str, Any]) -> Image.Image:
     header, data = ready["preview_url"].split(",", 1)
     assert header == "data:image/webp;base64"
     return Image.open(io.BytesIO(base64.b64decode(data)))
@@ -124,6 +125,7 @@ class TestWithinTheBudget:
         frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=100)
         ready = await alice_up.attach(f"anim.{fmt.lower()}", MIME_TYPES[fmt], buffer.getvalue())
         with preview_of(ready) as preview:
+            # An RGB pixel is a 3-tuple; Pillow's type also covers one-band and missing pixels.
             red, green, blue = preview.convert("RGB").getpixel((10, 10))  # type: ignore[misc]
         assert red > 200 and green < 60 and blue < 60
 

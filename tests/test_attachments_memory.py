@@ -74,7 +74,7 @@ async def asgi_upload(url: str, body: Path, length: int, content_type: str) -> t
     sent: list[Mapping[str, Any]] = []
     with open(body, "rb") as source:  # noqa: ASYNC230  (a local file, read in small chunks)
 
-        async def receive() -> dict:
+        async def receive() -> dict[str, Any]:
             chunk = source.read(CHUNK)
             if chunk:
                 return {"type": "http.request", "body": chunk, "more_body": source.tell() < length}

@@ -331,5 +331,6 @@ async def test_websocket_and_lifespan_scopes_pass_through(spool):
 
     middleware = BodyLimitMiddleware(inner)
     for kind in ("websocket", "lifespan"):
+        # No receive/send: they are handed on untouched, never called for these scopes.
         await middleware({"type": kind, "path": ENDPOINT, "headers": []}, None, None)  # type: ignore[arg-type]
     assert seen == ["websocket", "lifespan"]

@@ -142,22 +142,26 @@ class Tab:
         await self.page.wait_for_function(
             "id => document.getElementById(id)?.setOptionsCalls?.length > 0", arg=element_id
         )
-        return await self.page.evaluate(  # type: ignore[no-any-return]
+        calls: list[dict[str, Any]] = await self.page.evaluate(
             "id => document.getElementById(id).setOptionsCalls", element_id
         )
+        return calls
 
     async def send(self, element_id: str, op: str, **params: Any) -> dict[str, Any]:
         """One protocol request through the stand-in, i.e. through the bootstrap's api.fetch."""
-        return await self.page.evaluate(  # type: ignore[no-any-return]
+        answer: dict[str, Any] = await self.page.evaluate(
             "([id, op, params]) => document.getElementById(id).send(op, params)",
             [element_id, op, params],
         )
+        return answer
 
     async def site_events(self) -> list[dict[str, Any]]:
-        return await self.page.evaluate("window.siteEvents")  # type: ignore[no-any-return]
+        events: list[dict[str, Any]] = await self.page.evaluate("window.siteEvents")
+        return events
 
     async def csp_violations(self) -> list[dict[str, Any]]:
-        return await self.page.evaluate("window.cspViolations")  # type: ignore[no-any-return]
+        violations: list[dict[str, Any]] = await self.page.evaluate("window.cspViolations")
+        return violations
 
 
 OpenTab = Callable[..., Awaitable[Tab]]

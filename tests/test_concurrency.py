@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -26,7 +27,7 @@ def test_concurrent_messages_on_one_thread_keep_every_item(alice):
     thread_id = events[0]["thread"]["id"]
     barrier = threading.Barrier(WORKERS)
 
-    def send(n: int) -> tuple[int, list[dict]]:
+    def send(n: int) -> tuple[int, list[dict[str, Any]]]:
         http = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
         http.client.force_login(alice)
         barrier.wait()

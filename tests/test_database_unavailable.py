@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -79,7 +80,7 @@ class TestAttachmentViews:
     """The upload and download views answer like the endpoint: JSON 503, never an HTML 500."""
 
     @pytest.fixture
-    def ready(self, alice, tmp_path) -> Iterator[tuple[Browser, dict]]:
+    def ready(self, alice, tmp_path) -> Iterator[tuple[Browser, dict[str, Any]]]:
         settings = {
             "SERVER": "tests.servers.ScriptedServer",
             "ATTACHMENTS": {"ENABLED": True},
@@ -91,7 +92,7 @@ class TestAttachmentViews:
             )
             yield browser, created
 
-    def upload(self, created: dict, **headers: str):
+    def upload(self, created: dict[str, Any], **headers: str):
         return Client().post(
             path_of(created["upload_descriptor"]["url"]),
             data=PDF,
@@ -108,7 +109,7 @@ class TestAttachmentViews:
         # Back up: the file is there.
         response = browser.client.get(download_path(created["id"]))
         assert response.status_code == 200
-        assert async_to_sync(read_all)(response.streaming_content) == PDF  # type: ignore[attr-defined]
+        assert async_to_sync(read_all)(response.streaming_content) == PDF
 
     def test_upload_with_its_cors_headers(self, ready):
         _, created = ready

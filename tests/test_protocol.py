@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -28,19 +29,21 @@ def assistant_text(events) -> str:
         for e in events
         if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
     ]
-    return done[-1]["content"][0]["text"]
+    text: str = done[-1]["content"][0]["text"]
+    return text
 
 
-async def start_thread(http: ChatKitHttp, text: str = "hello") -> tuple[str, list[dict]]:
+async def start_thread(http: ChatKitHttp, text: str = "hello") -> tuple[str, list[dict[str, Any]]]:
     status, events = await http.stream("threads.create", input=user_input(text))
     assert status == 200, events
     return events[0]["thread"]["id"], events
 
 
-async def items_of(http: ChatKitHttp, thread_id: str) -> list[dict]:
+async def items_of(http: ChatKitHttp, thread_id: str) -> list[dict[str, Any]]:
     status, page = await http.json("items.list", thread_id=thread_id, order="asc", limit=100)
     assert status == 200, page
-    return page["data"]
+    items: list[dict[str, Any]] = page["data"]
+    return items
 
 
 class TestStreamingOps:

@@ -67,7 +67,7 @@ class Browser:
 
 def thread_with_history(browser: Browser, turns: int, first: str = "hello") -> str:
     events = browser.send("threads.create", input=user_input(first))
-    thread_id = events[0]["thread"]["id"]
+    thread_id: str = events[0]["thread"]["id"]
     for n in range(turns - 1):
         browser.send("threads.add_user_message", thread_id=thread_id, input=user_input(f"m{n}"))
     return thread_id

@@ -78,7 +78,8 @@ def message(reply: ChatKitResponse) -> str:
 
 
 async def count(model: Any) -> int:
-    return await sync_to_async(model.objects.count)()
+    total: int = await sync_to_async(model.objects.count)()
+    return total
 
 
 class TestConcurrentTurns:
@@ -159,6 +160,7 @@ class ClientAt(AsyncClient):
         self.forwarded_for = forwarded_for
 
     def _base_scope(self, **request: Any) -> dict[str, Any]:
+        # A private method of Django's AsyncRequestFactory that django-stubs does not declare.
         scope: dict[str, Any] = super()._base_scope(**request)  # type: ignore[misc]
         if self.forwarded_for:
             scope["headers"].append((b"x-forwarded-for", self.forwarded_for.encode()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from typing import Any
 
 import pytest
 from chatkit.types import FileAttachment
@@ -30,7 +31,7 @@ def fault_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-def assert_server_fault(status: int, body: dict, *secrets: str) -> None:
+def assert_server_fault(status: int, body: dict[str, Any], *secrets: str) -> None:
     assert status == 500
     assert body == {"error": {"code": "internal_error", "message": SERVER_FAULT}}
     for secret in secrets:  # nothing of the row reaches the client

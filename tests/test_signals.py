@@ -69,7 +69,7 @@ def seen() -> Iterator[Seen]:
 
 
 def is_answer(request: Any) -> bool:
-    return request.model == "answer-model"
+    return bool(request.model == "answer-model")
 
 
 @pytest.fixture

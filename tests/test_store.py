@@ -7,6 +7,7 @@ work runs on the test's own connection (inside the test transaction, where queri
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -61,7 +62,7 @@ def fill(store, ctx, thread, count, *, same_time=False):
     return items
 
 
-def ids(page: Page) -> list[str]:
+def ids(page: Page[Any]) -> list[str]:
     return [row.id for row in page.data]
 
 
@@ -295,7 +296,7 @@ class TestItems:
             placeholder = fake.model_copy(update={"id": "__fake_id__"})
             run(store.add_thread_item, thread.id, placeholder, alice_ctx)
         page = run(store.load_thread_items, thread.id, None, 10, "asc", alice_ctx)
-        assert [item.content[0].text for item in page.data] == [  # type: ignore[union-attr]
+        assert [item.content[0].text for item in page.data] == [
             "message 0",
             "message 1",
             "message 2",

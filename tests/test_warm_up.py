@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+from agents import Agent
 from django.test import override_settings
 
 from django_chatkit import agent_config, loading
@@ -32,6 +33,7 @@ def test_builds_the_server_and_the_agent_once_for_the_process():
     assert loading.get_server.cache_info().currsize == 1
     agent = agent_config.configured_agent()
     assert agent_config.configured_agent.cache_info().hits >= 1  # built by warm_up, reused
+    assert isinstance(agent, Agent)
     assert [tool.name for tool in agent.tools] == ["get_weather"]
 
 

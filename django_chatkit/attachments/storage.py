@@ -42,6 +42,7 @@ def new_name(attachment_id: str, extension: str, *, incoming: bool = False) -> s
     return f"{prefix}/{attachment_id}/{secrets.token_hex(8)}{extension}"
 
 
+# File is generic only in django-stubs: File[bytes] would fail at runtime.
 class _TypedFile(File):  # type: ignore[type-arg]
     """A file carrying the verified content type (S3 stores it as the object's type)."""
 

@@ -115,6 +115,7 @@ class ChatKitTestClient:
         )
         headers = dict(response.items())
         if response.streaming:
+            # Declared on the streaming response classes only, not on HttpResponseBase.
             content = response.streaming_content  # type: ignore[attr-defined]
             body_bytes = b"".join([chunk async for chunk in _chunks(content)])
             return ChatKitResponse(response.status_code, headers, events=parse_sse(body_bytes))

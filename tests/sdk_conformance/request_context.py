@@ -42,7 +42,7 @@ class RequestContext(ChatKitContext):
         self.user_id = user_id
         _contexts.append(weakref.ref(self))
 
-    @property  # type: ignore[override]
+    @property
     def owner(self) -> Owner:
         return Owner(user_id=user_pk(self.user_id))
 
