@@ -36,8 +36,22 @@ async def cancellable(stream: AsyncIterable[bytes]) -> AsyncGenerator[bytes, Non
 
     producer = asyncio.create_task(produce())
     try:
-        while (chunk := await queue.get()) is not None:
-            yield chunk
+        ended = False
+        while not ended and (chunk := await queue.get()) is not None:
+            if queue.empty():
+                yield chunk
+                continue
+            # Events the SDK produced while the previous send was under way go out together:
+            # one send instead of several when the server is busy or the model is fast, which
+            # is when the cost of each send counts. Nothing waits for more to arrive.
+            parts = [chunk]
+            while not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    ended = True
+                    break
+                parts.append(more)
+            yield b"".join(parts)
         await producer
     finally:
         if not producer.done():

@@ -33,11 +33,36 @@ class Source:
 
 
 async def test_passes_every_chunk_through_in_order():
-    async def finite():
-        for n in range(50):
-            yield bytes([n])
+    frames = [f"data: {n}\n\n".encode() for n in range(50)]
 
-    assert [c async for c in cancellable(finite())] == [bytes([n]) for n in range(50)]
+    async def finite():
+        for frame in frames:
+            yield frame
+
+    received = [c async for c in cancellable(finite())]
+    assert b"".join(received) == b"".join(frames)
+    # Frames queued together may go out in one chunk, but never split or out of order.
+    assert all(chunk.endswith(b"\n\n") for chunk in received)
+
+
+async def test_sends_queued_frames_together_and_waits_for_nothing():
+    # The source gives 3 frames at once, then waits: the 3 go out as one chunk, and the
+    # reader gets them without waiting for the 4th.
+    release = asyncio.Event()
+
+    async def bursty():
+        for n in range(3):
+            yield f"data: {n}\n\n".encode()
+        await release.wait()
+        yield b"data: 3\n\n"
+
+    stream = cancellable(bursty())
+    first = await asyncio.wait_for(anext(stream), TIMEOUT)
+    assert first == b"data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    release.set()
+    assert await asyncio.wait_for(anext(stream), TIMEOUT) == b"data: 3\n\n"
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(stream), TIMEOUT)
 
 
 async def test_closing_the_response_early_cancels_the_source():
