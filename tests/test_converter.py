@@ -11,6 +11,7 @@ from chatkit.types import (
     AssistantMessageItem,
     FileAttachment,
     InferenceOptions,
+    ThreadItem,
     UserMessageItem,
     UserMessageTagContent,
     UserMessageTextContent,
@@ -35,7 +36,7 @@ def user(text: str, **fields: Any) -> UserMessageItem:
 
 
 async def test_text_only_messages_are_plain_strings():
-    items = [
+    items: list[ThreadItem] = [
         user("Hello"),
         AssistantMessageItem(
             id="msg_a",
@@ -45,7 +46,7 @@ async def test_text_only_messages_are_plain_strings():
         ),
         user("Quoting", quoted_text="the bit"),
     ]
-    converted = await DjangoThreadItemConverter().to_agent_input(items)
+    converted: list[Any] = await DjangoThreadItemConverter().to_agent_input(items)
     assert converted == [
         {"type": "message", "role": "user", "content": "Hello"},
         {"type": "message", "role": "assistant", "content": "Hi! How?"},
@@ -76,7 +77,7 @@ async def test_messages_with_more_than_text_keep_their_parts():
             FileAttachment(id="atc_1", name="a.txt", mime_type="text/plain", thread_id="thr_1")
         ],
     )
-    converted = await DjangoThreadItemConverter().to_agent_input([tagged, with_file])
+    converted: list[Any] = await DjangoThreadItemConverter().to_agent_input([tagged, with_file])
     texts = [item["content"] for item in converted]
     assert texts[0] == "Ask @Bob"
     # The tags' context: two text parts, kept as a list.
@@ -88,8 +89,8 @@ async def test_messages_with_more_than_text_keep_their_parts():
 @pytest.mark.parametrize("text", ["plain", "", "ünïcode ✓ \n lines"])
 async def test_plain_strings_are_what_the_openai_client_sends(text):
     # The openai client's request preparation keeps a plain string content as it is.
-    [converted] = await DjangoThreadItemConverter().to_agent_input([user(text)])
-    params = await async_maybe_transform(
-        {"model": "m", "input": [converted]}, response_create_params.ResponseCreateParamsStreaming
+    converted: list[Any] = await DjangoThreadItemConverter().to_agent_input([user(text)])
+    params: Any = await async_maybe_transform(
+        {"model": "m", "input": converted}, response_create_params.ResponseCreateParamsStreaming
     )
     assert params["input"] == [{"type": "message", "role": "user", "content": text}]
