@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,34 +16,32 @@ from chatkit.types import (
     ThreadStreamEvent,
     ThreadUpdatedEvent,
 )
+from django.http import HttpResponseBase
 from django.test import AsyncClient
 from django.urls import reverse
-from pydantic import TypeAdapter
 
-EVENT_ADAPTER: TypeAdapter[ThreadStreamEvent] = TypeAdapter(ThreadStreamEvent)
-CSRF_TOKEN = "chatkittestclientcsrftoken012345"  # 32 characters, as Django's tokens are
+from .sse import parse_sse_json, to_event
 
-
-def parse_sse(body: bytes) -> list[ThreadStreamEvent]:
-    """Split a ChatKit SSE body (``data: <json>\\n\\n`` frames) into SDK event objects."""
-    events = []
-    for frame in body.split(b"\n\n"):
-        if not frame.strip():
-            continue
-        if not frame.startswith(b"data: "):
-            raise ValueError(f"Not a ChatKit SSE frame: {frame[:80]!r}")
-        events.append(EVENT_ADAPTER.validate_json(frame[len(b"data: ") :]))
-    return events
+# 32 characters, as Django's tokens are. Public: clients built by hand (httpx against a live
+# server, say) can send the same cookie and header.
+CSRF_TOKEN = "chatkittestclientcsrftoken012345"
 
 
 @dataclass
 class ChatKitResponse:
-    """One protocol response: ``events`` for streaming ops, ``data`` for JSON ones."""
+    """One protocol response: ``events`` for streaming ops, ``data`` for JSON ones (errors
+    included: ``data["error"]["code"]``)."""
 
     status_code: int
     headers: dict[str, str]
     data: Any = None
     events: list[ThreadStreamEvent] = field(default_factory=list)
+    #: The events as the JSON the server sent, for assertions on the wire format itself.
+    json_events: list[dict[str, Any]] = field(default_factory=list)
+    #: Whether the answer was an event stream (``events``) rather than one body (``data``).
+    streaming: bool = False
+    #: The whole body, as received (``data`` is ``None`` when it is not JSON).
+    content: bytes = b""
 
     @property
     def thread(self) -> Thread | None:
@@ -100,25 +98,47 @@ class ChatKitTestClient:
         self.endpoint = endpoint or reverse("chatkit:endpoint")
 
     async def request(self, op: str, **params: Any) -> ChatKitResponse:
+        """Send ``{"type": op, "params": params}`` and read the whole answer."""
         return await self.post({"type": op, "params": params})
 
-    async def post(self, body: dict[str, Any] | bytes) -> ChatKitResponse:
+    async def post(
+        self, body: dict[str, Any] | bytes, *, headers: Mapping[str, str] | None = None
+    ) -> ChatKitResponse:
+        """Send a request body (a dict, or bytes sent as they are) and read the whole answer."""
+        response = await self.raw_post(body, headers=headers)
+        content_type = response.get("Content-Type", "")
+        if response.streaming:
+            chunks = response.streaming_content  # type: ignore[attr-defined]
+            body_bytes = b"".join([bytes(chunk) async for chunk in chunks])
+            json_events = parse_sse_json(body_bytes)
+            return ChatKitResponse(
+                response.status_code,
+                dict(response.items()),
+                events=[to_event(event) for event in json_events],
+                json_events=json_events,
+                streaming=True,
+                content=body_bytes,
+            )
+        content = bytes(response.content)  # type: ignore[attr-defined]
+        data = json.loads(content) if content_type.startswith("application/json") else None
+        return ChatKitResponse(response.status_code, dict(response.items()), data, content=content)
+
+    async def raw_post(
+        self, body: dict[str, Any] | bytes, *, headers: Mapping[str, str] | None = None
+    ) -> HttpResponseBase:
+        """Send a request body and return Django's response unread (a stream stays unconsumed),
+        for tests about the HTTP layer itself: headers, a stream read chunk by chunk, a crash."""
         if not self._signed_in:
             await self.client.aforce_login(self.user)
             self._signed_in = True
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        response = await self.client.post(
+        response: HttpResponseBase = await self.client.post(
             self.endpoint,
             data=data,
             content_type="application/json",
-            headers={"X-CSRFToken": CSRF_TOKEN},
+            headers={"X-CSRFToken": CSRF_TOKEN, **(headers or {})},
         )
-        headers = dict(response.items())
-        if response.streaming:
-            content = response.streaming_content  # type: ignore[attr-defined]
-            body_bytes = b"".join([chunk async for chunk in _chunks(content)])
-            return ChatKitResponse(response.status_code, headers, events=parse_sse(body_bytes))
-        return ChatKitResponse(response.status_code, headers, data=json.loads(response.content))
+        return response
 
     async def create_thread(self, text: str, **input_options: Any) -> ChatKitResponse:
         return await self.request("threads.create", input=user_input(text, **input_options))
@@ -129,8 +149,16 @@ class ChatKitTestClient:
         )
 
     async def items(self, thread_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The thread's first ``limit`` items, oldest first, as JSON (asserting a 200)."""
         response = await self.request("items.list", thread_id=thread_id, order="asc", limit=limit)
+        assert response.status_code == 200, response.data
         return list(response.data["data"])
+
+
+def request_body(op: str, **params: Any) -> bytes:
+    """The encoded body of one protocol request, ``{"type": op, "params": params}``, for
+    clients that send bytes themselves (httpx against a live server, say)."""
+    return json.dumps({"type": op, "params": params}).encode()
 
 
 def user_input(
@@ -145,8 +173,3 @@ def user_input(
     if quoted_text is not None:
         value["quoted_text"] = quoted_text
     return value
-
-
-async def _chunks(content: Any) -> AsyncIterator[bytes]:
-    async for chunk in content:
-        yield bytes(chunk)
