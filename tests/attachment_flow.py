@@ -90,7 +90,11 @@ class Uploader:
         return await call(path_of(url), {field: upload}, headers=headers)
 
     async def attach(self, name: str, mime_type: str, data: bytes, **options: Any) -> dict:
-        """Create and upload; return the ready attachment (asserting every step succeeded)."""
+        """Create and upload; return the ready attachment (asserting every step succeeded).
+
+        Without ``options`` (for :meth:`send`), as the public client's ``attach`` does it."""
+        if not options:
+            return await self.http.attach(name, mime_type, data)
         status, created = await self.create(name, mime_type, len(data))
         assert status == 200, created
         response = await self.send(

@@ -13,7 +13,7 @@ import pytest
 from chatkit.types import ThreadCreatedEvent, ThreadItemDoneEvent
 from django.contrib.auth import get_user_model
 
-from django_chatkit.models import ThreadItem
+from django_chatkit.models import Attachment, ThreadItem
 from django_chatkit.testing import (
     ChatKitTestClient,
     SSEFormatError,
@@ -26,6 +26,7 @@ from django_chatkit.testing import (
     request_body,
     user_input,
 )
+from tests.attachment_flow import local_media
 from tests.live_server import LiveServer, live_asgi_server
 from tests.test_live_asgi import TEXT_DELTA
 from tests.waiting import wait_for
@@ -149,6 +150,18 @@ class TestChatKitTestClient:
         assert events[0]["type"] == "thread.created"
         refused = await chat.post(b"{}", headers={"X-CSRFToken": "w" * 32})
         assert refused.status_code == 403 and refused.data["error"]["code"] == "csrf_failed"
+
+    async def test_attach_uploads_as_the_widget_does(self, chat, tmp_path) -> None:
+        settings = {"SERVER": "tests.servers.ScriptedServer", "ATTACHMENTS": {"ENABLED": True}}
+        with local_media(tmp_path, settings):
+            ready = await chat.attach("notes.txt", "text/plain", b"some notes")
+            assert ready["name"] == "notes.txt" and ready.get("upload_descriptor") is None
+            row = await Attachment.objects.aget(id=ready["id"])
+            assert row.status == "ready" and row.size == len(b"some notes")
+            reply = await chat.create_thread("read this", attachments=[ready["id"]])
+        assert reply.status_code == 200 and reply.error is None, reply
+        [message, _] = await chat.items(reply.thread_id)
+        assert [a["id"] for a in message["attachments"]] == [ready["id"]]
 
 
 @pytest.fixture

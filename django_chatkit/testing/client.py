@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from chatkit.types import (
     AssistantMessageItem,
@@ -16,6 +17,7 @@ from chatkit.types import (
     ThreadStreamEvent,
     ThreadUpdatedEvent,
 )
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponseBase
 from django.test import AsyncClient
 from django.urls import reverse
@@ -147,6 +149,34 @@ class ChatKitTestClient:
         return await self.request(
             "threads.add_user_message", thread_id=thread_id, input=user_input(text, **input_options)
         )
+
+    async def attach(self, name: str, mime_type: str, data: bytes) -> dict[str, Any]:
+        """Upload a file as the widget does; return the ready attachment's JSON, whose ``id``
+        a message can name (``create_thread(text, attachments=[id])``).
+
+        ``attachments.create`` goes through the endpoint with this client's session; the bytes
+        go to the descriptor's URL, with its method and headers, from a client without the
+        site's cookies (as from ChatKit's iframe). Needs attachments enabled with uploads to
+        this site (not presigned to a bucket). Asserts that both steps succeed.
+        """
+        created = await self.request(
+            "attachments.create", name=name, size=len(data), mime_type=mime_type
+        )
+        assert created.status_code == 200, created.data
+        descriptor = created.data["upload_descriptor"]
+        assert descriptor is not None, "attachments.create gave no upload descriptor"
+        url = urlsplit(descriptor["url"])
+        path = f"{url.path}?{url.query}" if url.query else url.path
+        headers = dict(descriptor.get("headers") or {})
+        iframe = AsyncClient()  # no session, no CSRF: the token in the URL is the credential
+        if descriptor["method"] == "PUT":
+            response = await iframe.put(path, data=data, content_type=mime_type, headers=headers)
+        else:
+            upload = SimpleUploadedFile(name, data, content_type=mime_type)
+            response = await iframe.post(path, {"file": upload}, headers=headers)
+        assert response.status_code == 200, response.content
+        ready: dict[str, Any] = json.loads(response.content)
+        return ready
 
     async def items(self, thread_id: str, limit: int = 100) -> list[dict[str, Any]]:
         """The thread's first ``limit`` items, oldest first, as JSON (asserting a 200)."""
