@@ -55,6 +55,7 @@ class ChatKitResponse:
 
     @property
     def thread_id(self) -> str | None:
+        """The id of the thread this stream created (``threads.create``), else ``None``."""
         for event in self.events:
             if isinstance(event, ThreadCreatedEvent):
                 return event.thread.id
@@ -62,10 +63,12 @@ class ChatKitResponse:
 
     @property
     def error(self) -> ErrorEvent | None:
+        """The stream's first ``error`` event, if any (a JSON error is in ``data`` instead)."""
         return next((e for e in self.events if isinstance(e, ErrorEvent)), None)
 
     @property
     def done_items(self) -> list[Any]:
+        """The items completed in this stream (``thread.item.done``), in order."""
         return [e.item for e in self.events if isinstance(e, ThreadItemDoneEvent)]
 
     @property
@@ -143,9 +146,11 @@ class ChatKitTestClient:
         return response
 
     async def create_thread(self, text: str, **input_options: Any) -> ChatKitResponse:
+        """``threads.create`` with a text message (``attachments=``, ``quoted_text=``)."""
         return await self.request("threads.create", input=user_input(text, **input_options))
 
     async def send(self, thread_id: str, text: str, **input_options: Any) -> ChatKitResponse:
+        """``threads.add_user_message`` with a text message (options as :meth:`create_thread`)."""
         return await self.request(
             "threads.add_user_message", thread_id=thread_id, input=user_input(text, **input_options)
         )
