@@ -48,16 +48,16 @@ async def _flood(args: argparse.Namespace, media: Path) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.db import connections
 
+    from django_chatkit.testing import ChatKitTestClient
     from tests.attachment_flow import Uploader
-    from tests.conftest import ChatKitHttp
 
-    def signed_in(name: str) -> ChatKitHttp:
+    def signed_in(name: str) -> ChatKitTestClient:
         from django.test import AsyncClient
 
         user = get_user_model().objects.create_user(name, password="pw")
         client = AsyncClient(enforce_csrf_checks=True)
         client.force_login(user)
-        return ChatKitHttp(client)
+        return ChatKitTestClient(client=client)
 
     async def own_thread(call: Any) -> Any:
         async with ThreadSensitiveContext():
@@ -69,10 +69,14 @@ async def _flood(args: argparse.Namespace, media: Path) -> dict[str, Any]:
     creator = await sync_to_async(signed_in)("creator")
     uploader = Uploader(await sync_to_async(signed_in)("uploader"))
 
-    def create(http: ChatKitHttp, size: int) -> Any:
-        return own_thread(
-            lambda: http.json("attachments.create", name="f.txt", size=size, mime_type="text/plain")
+    async def create_one(http: ChatKitTestClient, size: int) -> tuple[int, Any]:
+        reply = await http.request(
+            "attachments.create", name="f.txt", size=size, mime_type="text/plain"
         )
+        return reply.status_code, reply.data
+
+    def create(http: ChatKitTestClient, size: int) -> Any:
+        return own_thread(lambda: create_one(http, size))
 
     started = time.perf_counter()
     answers = await asyncio.gather(*(create(creator, 10) for _ in range(args.creates)))

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient, override_settings
 
-from tests.conftest import ChatKitHttp
+from django_chatkit.testing import ChatKitTestClient
 
 CHATKIT_ORIGIN = "https://cdn.platform.openai.com"
 
@@ -60,12 +60,15 @@ def local_media(root: Path, chatkit: dict[str, Any] | None = None) -> override_s
 
 
 class Uploader:
-    def __init__(self, http: ChatKitHttp) -> None:
+    def __init__(self, http: ChatKitTestClient) -> None:
         self.http = http
         self.anonymous = AsyncClient()  # no session, no CSRF cookie: the token must suffice
 
     async def create(self, name: str, mime_type: str, size: int) -> tuple[int, Any]:
-        return await self.http.json("attachments.create", name=name, size=size, mime_type=mime_type)
+        reply = await self.http.request(
+            "attachments.create", name=name, size=size, mime_type=mime_type
+        )
+        return reply.status_code, reply.data
 
     async def send(
         self,
@@ -89,7 +92,11 @@ class Uploader:
     async def attach(
         self, name: str, mime_type: str, data: bytes, **options: Any
     ) -> dict[str, Any]:
-        """Create and upload; return the ready attachment (asserting every step succeeded)."""
+        """Create and upload; return the ready attachment (asserting every step succeeded).
+
+        Without ``options`` (for :meth:`send`), as the public client's ``attach`` does it."""
+        if not options:
+            return await self.http.attach(name, mime_type, data)
         status, created = await self.create(name, mime_type, len(data))
         assert status == 200, created
         response = await self.send(

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,8 +13,8 @@ from django.test import AsyncClient
 from django_chatkit.context import ChatKitContext
 from django_chatkit.loading import get_server
 from django_chatkit.store import DjangoStore
+from django_chatkit.testing import ChatKitTestClient
 
-CSRF_TOKEN = "t" * 32
 ENDPOINT = "/chatkit/"
 
 
@@ -66,67 +65,24 @@ def server():
     return get_server()
 
 
-class ChatKitHttp:
-    """Posts protocol requests through the real view, with the session and CSRF a browser has."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
-        client.cookies["csrftoken"] = CSRF_TOKEN
-
-    async def post(self, body: Any, *, raw: bytes | None = None, **headers: str):
-        data = raw if raw is not None else json.dumps(body).encode()
-        return await self.client.post(
-            ENDPOINT,
-            data=data,
-            content_type="application/json",
-            headers={"X-CSRFToken": CSRF_TOKEN, **headers},
-        )
-
-    async def json(self, op: str, **params: Any) -> tuple[int, Any]:
-        response = await self.post({"type": op, "params": params})
-        return response.status_code, json.loads(response.content)
-
-    async def stream(self, op: str, **params: Any) -> tuple[int, list[dict[str, Any]]]:
-        response = await self.post({"type": op, "params": params})
-        if not response.streaming:
-            return response.status_code, [json.loads(response.content)]
-        return response.status_code, await read_events(response.streaming_content)
-
-
-async def read_events(chunks: AsyncIterator[bytes]) -> list[dict[str, Any]]:
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-    events = []
-    for frame in buffer.split(b"\n\n"):
-        if frame:
-            assert frame.startswith(b"data: "), frame
-            events.append(json.loads(frame[len(b"data: ") :]))
-    return events
-
-
-def user_input(text: str, attachments: list[str] | None = None) -> dict[str, Any]:
-    return {
-        "content": [{"type": "input_text", "text": text}],
-        "attachments": attachments or [],
-        "inference_options": {},
-    }
+@pytest.fixture
+def http_alice(alice) -> ChatKitTestClient:
+    return signed_in_client(alice)
 
 
 @pytest.fixture
-def http_alice(alice) -> ChatKitHttp:
+def http_bob(bob) -> ChatKitTestClient:
+    return signed_in_client(bob)
+
+
+@pytest.fixture
+def http_anonymous(db) -> ChatKitTestClient:
+    return ChatKitTestClient()
+
+
+def signed_in_client(user: Any) -> ChatKitTestClient:
+    """The public test client, with ``user`` signed in now (in the fixture, on pytest's thread)
+    rather than lazily inside the first request."""
     client = AsyncClient(enforce_csrf_checks=True)
-    client.force_login(alice)
-    return ChatKitHttp(client)
-
-
-@pytest.fixture
-def http_bob(bob) -> ChatKitHttp:
-    client = AsyncClient(enforce_csrf_checks=True)
-    client.force_login(bob)
-    return ChatKitHttp(client)
-
-
-@pytest.fixture
-def http_anonymous(db) -> ChatKitHttp:
-    return ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+    client.force_login(user)
+    return ChatKitTestClient(client=client)

@@ -1,8 +1,7 @@
-"""Shared setup for the cross-owner and fuzz tests: a populated thread, snapshots, SSE reading."""
+"""Shared setup for the cross-owner and fuzz tests: a populated thread, snapshots."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from django_chatkit import models
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, ChatKitContext
 from django_chatkit.ids import new_typed_id
 from django_chatkit.store import DjangoStore
-from tests.conftest import ChatKitHttp, user_input
+from django_chatkit.testing import ChatKitTestClient, user_input
 
 
 def chatkit_tables() -> tuple[type[Model], ...]:
@@ -42,20 +41,6 @@ def full_snapshot() -> dict[str, Any]:
 
 async def asnapshot() -> dict[str, Any]:
     return await sync_to_async(snapshot)()
-
-
-def parse_sse(buffer: bytes) -> list[dict[str, Any]]:
-    """Strictly parse an SSE body made only of ``data: <json>\\n\\n`` frames."""
-    assert buffer == b"" or buffer.endswith(b"\n\n"), buffer[-200:]
-    events = []
-    for frame in buffer.split(b"\n\n")[:-1]:
-        assert frame.startswith(b"data: "), frame[:200]
-        payload = frame[len(b"data: ") :]
-        assert b"\n" not in payload, frame[:200]
-        event = json.loads(payload)
-        assert isinstance(event, dict) and isinstance(event.get("type"), str), event
-        events.append(event)
-    return events
 
 
 async def read_body(response: Any) -> bytes:
@@ -92,9 +77,10 @@ class World:
         }
 
 
-async def stream_ok(http: ChatKitHttp, op: str, **params: Any) -> list[dict[str, Any]]:
-    status, events = await http.stream(op, **params)
-    assert status == 200, events
+async def stream_ok(http: ChatKitTestClient, op: str, **params: Any) -> list[dict[str, Any]]:
+    reply = await http.request(op, **params)
+    status, events = reply.status_code, reply.json_events
+    assert status == 200, reply.data or events
     assert not [e for e in events if e["type"] == "error"], events
     return events
 
@@ -103,12 +89,14 @@ def done_items(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e["item"] for e in events if e["type"] == "thread.item.done"]
 
 
-async def new_thread(http: ChatKitHttp, text: str = "hello") -> tuple[str, list[dict[str, Any]]]:
+async def new_thread(
+    http: ChatKitTestClient, text: str = "hello"
+) -> tuple[str, list[dict[str, Any]]]:
     events = await stream_ok(http, "threads.create", input=user_input(text))
     return events[0]["thread"]["id"], done_items(events)
 
 
-async def owner_context(http_owner: ChatKitHttp, owner: Any) -> ChatKitContext:
+async def owner_context(http_owner: ChatKitTestClient, owner: Any) -> ChatKitContext:
     """The store context of ``owner`` (a user), or of the client's anonymous session (None)."""
     if owner is not None:
         return ChatKitContext.for_user(owner)
@@ -118,7 +106,7 @@ async def owner_context(http_owner: ChatKitHttp, owner: Any) -> ChatKitContext:
     return ChatKitContext.for_anonymous(key)
 
 
-async def build_world(http_owner: ChatKitHttp, owner: Any) -> World:
+async def build_world(http_owner: ChatKitTestClient, owner: Any) -> World:
     """Through the protocol: a thread holding, oldest first, a user message and its echo, a
     structured input form, a widget and, newest, a pending client tool call; a positive vote
     on the echo; and (through the store) an attachment not yet sent with any message.
@@ -151,9 +139,10 @@ async def build_world(http_owner: ChatKitHttp, owner: Any) -> World:
         "widget",
         "client_tool_call",
     )
-    status, _ = await http_owner.json(
+    reply = await http_owner.request(
         "items.feedback", thread_id=thread_id, item_ids=[assistant["id"]], kind="positive"
     )
+    status, _ = reply.status_code, reply.data
     assert status == 200
     attachment = FileAttachment(
         id=new_typed_id("attachment"), name="alice-secret.pdf", mime_type="application/pdf"

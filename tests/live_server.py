@@ -18,11 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from django.db import connection
-from django.test import Client
 
-from tests.conftest import CSRF_TOKEN
 from tests.processes import free_port, stop_process, wait_until_listening
 from tests.request_log import REQUEST_FINISHED_LINE
 from tests.waiting import wait_for
@@ -170,26 +167,3 @@ def live_asgi_server(
             stop_process(process, stop_timeout)
     finally:
         log_path.unlink(missing_ok=True)
-
-
-def session_cookie(user: Any) -> str:
-    """The ``sessionid`` of a fresh session in which ``user`` is signed in (committed to the DB)."""
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
-# Seconds an HTTP call to a live server may take: generous, for a busy machine (the default 5 s
-# is not); tests that time something measure it themselves.
-CLIENT_TIMEOUT = 30.0
-
-
-def browser_client(server: LiveServer, user: Any, **kwargs: Any) -> httpx.Client:
-    """An httpx client carrying what a signed-in browser sends: session, CSRF cookie and header."""
-    kwargs.setdefault("timeout", CLIENT_TIMEOUT)
-    return httpx.Client(
-        base_url=server.url,
-        cookies={"sessionid": session_cookie(user), "csrftoken": CSRF_TOKEN},
-        headers={"X-CSRFToken": CSRF_TOKEN, "Content-Type": "application/json"},
-        **kwargs,
-    )

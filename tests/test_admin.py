@@ -9,7 +9,6 @@ from django.test import Client
 from django.urls import reverse
 
 from django_chatkit import models
-from tests.conftest import user_input
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +23,10 @@ def staff_client(db) -> Client:
 
 @pytest.fixture
 def thread_id(http_alice) -> str:
-    status, events = async_to_sync(http_alice.stream)(
-        "threads.create", input=user_input("<script>alert(1)</script> hello")
-    )
-    assert status == 200
-    thread_id: str = events[0]["thread"]["id"]
-    return thread_id
+    reply = async_to_sync(http_alice.create_thread)("<script>alert(1)</script> hello")
+    thread: str | None = reply.thread_id
+    assert reply.status_code == 200 and thread, reply
+    return thread
 
 
 def test_threads_list_and_transcript_escape_user_text(staff_client, thread_id):
@@ -49,9 +46,8 @@ def test_lock_action_refuses_the_owners_next_message(staff_client, thread_id, ht
     )
     assert response.status_code == 302
     assert models.Thread.objects.get(id=thread_id).status == "locked"
-    _, events = async_to_sync(http_alice.stream)(
-        "threads.add_user_message", thread_id=thread_id, input=user_input("still there?")
-    )
+    reply = async_to_sync(http_alice.send)(thread_id, "still there?")
+    events = reply.json_events
     assert events[0]["type"] == "error" and "locked" in events[0]["message"]
 
 

@@ -18,9 +18,9 @@ from django_chatkit import models
 from django_chatkit.context import ChatKitContext
 from django_chatkit.serialization import attachment_from_payload
 from django_chatkit.store import DjangoStore
+from django_chatkit.testing import ChatKitTestClient, user_input
 from tests.attachment_flow import Uploader, download, local_media
 from tests.attachment_samples import PDF, image_bytes, stored_files
-from tests.conftest import ChatKitHttp, user_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,26 +50,29 @@ def sent_attachments(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def new_thread(
-    http: ChatKitHttp, attachment_ids: list[str]
+    http: ChatKitTestClient, attachment_ids: list[str]
 ) -> tuple[str, list[dict[str, Any]]]:
-    status, events = await http.stream("threads.create", input=user_input("see", attachment_ids))
+    reply = await http.request("threads.create", input=user_input("see", attachment_ids))
+    status, events = reply.status_code, reply.json_events
     assert status == 200 and events[0]["type"] == "thread.created", events
     return events[0]["thread"]["id"], sent_attachments(events)
 
 
 async def add_message(
-    http: ChatKitHttp, thread_id: str, attachment_ids: list[str]
+    http: ChatKitTestClient, thread_id: str, attachment_ids: list[str]
 ) -> list[dict[str, Any]]:
-    status, events = await http.stream(
+    reply = await http.request(
         "threads.add_user_message", thread_id=thread_id, input=user_input("again", attachment_ids)
     )
-    assert status == 200, events
+    status, events = reply.status_code, reply.json_events
+    assert status == 200, reply.data or events
     return sent_attachments(events)
 
 
-async def stored_item_attachments(http: ChatKitHttp, thread_id: str) -> list[list[str]]:
+async def stored_item_attachments(http: ChatKitTestClient, thread_id: str) -> list[list[str]]:
     """Each user message's attachment ids, as items.list answers them."""
-    status, page = await http.json("items.list", thread_id=thread_id, order="asc")
+    reply = await http.request("items.list", thread_id=thread_id, order="asc")
+    status, page = reply.status_code, reply.data
     assert status == 200
     return [
         [attachment["id"] for attachment in item["attachments"]]
@@ -78,7 +81,7 @@ async def stored_item_attachments(http: ChatKitHttp, thread_id: str) -> list[lis
     ]
 
 
-async def fetch(http: ChatKitHttp, attachment_id: str) -> tuple[int, bytes]:
+async def fetch(http: ChatKitTestClient, attachment_id: str) -> tuple[int, bytes]:
     response, content = await download(http.client, attachment_id)
     return response.status_code, content
 
@@ -109,7 +112,7 @@ class TestSendingInASecondThread:
         gone, kept, kept_id = (
             (second, first, ready["id"]) if delete == "second" else (first, second, copy.id)
         )
-        assert (await http_alice.json("threads.delete", thread_id=gone))[0] == 200
+        assert (await http_alice.request("threads.delete", thread_id=gone)).status_code == 200
         assert await fetch(http_alice, kept_id) == (200, PDF)
         assert await stored_item_attachments(http_alice, kept) == [[kept_id]]
         assert [path.read_bytes() for path in stored_files(media)] == [PDF]
@@ -122,7 +125,7 @@ class TestSendingInASecondThread:
         [in_second] = await add_message(http_alice, second, [ready["id"]])
         assert in_second["id"] != ready["id"] and in_second["thread_id"] == second
         assert in_second["preview_url"] == ready["preview_url"]
-        assert (await http_alice.json("threads.delete", thread_id=first))[0] == 200
+        assert (await http_alice.request("threads.delete", thread_id=first)).status_code == 200
         assert await fetch(http_alice, in_second["id"]) == (200, png)
 
     async def test_sending_it_again_in_its_own_thread_makes_no_copy(
@@ -150,9 +153,10 @@ class TestSendingInASecondThread:
         limits = {**LIMITS, "MAX_BYTES_PER_OWNER": len(PDF) * 2}
         with override_settings(CHATKIT={**SETTINGS, "ATTACHMENTS": limits}):
             await new_thread(http_alice, [ready["id"]])  # the copy fits, just
-            status, answer = await http_alice.json(
+            reply = await http_alice.request(
                 "threads.create", input=user_input("third", [ready["id"]])
             )
+            status, answer = reply.status_code, reply.data
         assert status == 413 and answer["error"]["code"] == "attachment_storage_full"
         assert await models.Thread.objects.acount() == 2  # refused before the thread was made
         assert await models.Attachment.objects.acount() == 2
@@ -161,9 +165,8 @@ class TestSendingInASecondThread:
     async def test_another_owner_cannot_send_it(self, uploader, http_alice, http_bob, media):
         ready = await uploader.attach("report.pdf", "application/pdf", PDF)
         await new_thread(http_alice, [ready["id"]])
-        status, answer = await http_bob.json(
-            "threads.create", input=user_input("mine?", [ready["id"]])
-        )
+        reply = await http_bob.request("threads.create", input=user_input("mine?", [ready["id"]]))
+        status, answer = reply.status_code, reply.data
         assert status == 404 and answer["error"]["code"] == "not_found"
         assert await models.Attachment.objects.acount() == 1
 
@@ -186,7 +189,9 @@ class TestSendingInASecondThread:
             row = await models.Attachment.objects.aget(id=attachment["id"])
             assert row.thread_id == thread_id
         for thread_id, _ in sends[:2]:
-            assert (await http_alice.json("threads.delete", thread_id=thread_id))[0] == 200
+            assert (
+                await http_alice.request("threads.delete", thread_id=thread_id)
+            ).status_code == 200
         assert await fetch(http_alice, sends[2][1][0]["id"]) == (200, PDF)
 
 

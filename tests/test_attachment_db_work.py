@@ -32,9 +32,9 @@ from django_chatkit.attachments.downloads import StoredFile
 from django_chatkit.attachments.store import DjangoAttachmentStore
 from django_chatkit.attachments.views import attachment_store
 from django_chatkit.context import ChatKitContext
+from django_chatkit.testing import user_input
 from tests.attachment_flow import Uploader, download, download_path, local_media
 from tests.attachment_samples import PDF
-from tests.conftest import user_input
 
 SETTINGS = {"SERVER": "tests.servers.ScriptedServer", "ATTACHMENTS": {"ENABLED": True}}
 
@@ -132,11 +132,8 @@ async def test_every_attachment_query_runs_in_in_thread(
     ready = await alice_up.attach("report.pdf", "application/pdf", PDF)
     steps["create and upload"] = queries.take()
 
-    response = await http_alice.post(
-        {"type": "threads.create", "params": {"input": user_input("see", [ready["id"]])}}
-    )
-    sse = b"".join([chunk async for chunk in response.streaming_content])
-    assert response.status_code == 200 and b'"type":"error"' not in sse
+    reply = await http_alice.request("threads.create", input=user_input("see", [ready["id"]]))
+    assert reply.status_code == 200 and reply.error is None, reply
     steps["send in a message"] = queries.take()
 
     response, content = await download(http_alice.client, ready["id"])
@@ -151,12 +148,12 @@ async def test_every_attachment_query_runs_in_in_thread(
 
     response, _ = await download(http_bob.client, ready["id"])
     assert response.status_code == 404
-    status, _ = await http_bob.json("attachments.delete", attachment_id=ready["id"])
-    assert status == 404
+    reply = await http_bob.request("attachments.delete", attachment_id=ready["id"])
+    assert reply.status_code == 404
     steps["another owner's download and delete"] = queries.take()
 
-    status, _ = await http_alice.json("attachments.delete", attachment_id=ready["id"])
-    assert status == 200
+    reply = await http_alice.request("attachments.delete", attachment_id=ready["id"])
+    assert reply.status_code == 200
     steps["delete"] = queries.take()
 
     outside = {step: [q[:160] for q in sql] for step, (_, sql) in steps.items() if sql}
@@ -251,11 +248,11 @@ async def test_pooled_connections_go_back_while_a_download_streams(
     assert response.status_code == 404
     assert not await holds_a_connection(pooled)
 
-    status, _ = await http_bob.json("attachments.delete", attachment_id=ready["id"])
-    assert status == 404
+    reply = await http_bob.request("attachments.delete", attachment_id=ready["id"])
+    assert reply.status_code == 404
     assert not await holds_a_connection(pooled)
-    status, _ = await http_alice.json("attachments.delete", attachment_id=ready["id"])
-    assert status == 200
+    reply = await http_alice.request("attachments.delete", attachment_id=ready["id"])
+    assert reply.status_code == 200
     assert not await holds_a_connection(pooled)
     stats = await sync_to_async(lambda: pooled.pool.get_stats())()  # type: ignore[attr-defined]
     assert stats["connections_num"] >= 1  # the pool did serve these requests

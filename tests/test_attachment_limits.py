@@ -23,9 +23,9 @@ from django.utils import timezone
 from django_chatkit import models
 from django_chatkit.attachments.owner_quota import owner_key
 from django_chatkit.context import Owner
+from django_chatkit.testing import ChatKitTestClient, user_input
 from tests.attachment_flow import Uploader, body, local_media
 from tests.attachment_samples import TEXT, stored_files
-from tests.conftest import ChatKitHttp, user_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -63,8 +63,9 @@ async def in_own_thread(call: Callable[[], Awaitable[T]]) -> T:
             await sync_to_async(connections.close_all)()
 
 
-async def create(http: ChatKitHttp, size: int = 10, name: str = "a.txt") -> tuple[int, Any]:
-    return await http.json("attachments.create", name=name, size=size, mime_type="text/plain")
+async def create(http: ChatKitTestClient, size: int = 10, name: str = "a.txt") -> tuple[int, Any]:
+    reply = await http.request("attachments.create", name=name, size=size, mime_type="text/plain")
+    return reply.status_code, reply.data
 
 
 def error_code(answer: Any) -> str:
@@ -89,7 +90,7 @@ class TestPendingLimit:
     async def test_the_refusal_is_a_json_error_saying_what_to_do(self, http_alice, media):
         for _ in range(MAX_PENDING):
             assert (await create(http_alice))[0] == 200
-        response = await http_alice.post(
+        response = await http_alice.raw_post(
             {
                 "type": "attachments.create",
                 "params": {"name": "a.txt", "size": 10, "mime_type": "text/plain"},
@@ -117,7 +118,9 @@ class TestPendingLimit:
         status, answer = await create(http_anonymous)
         assert (status, error_code(answer)) == (429, "too_many_pending_attachments")
         # Another visitor (another session, so another key) has a quota of their own.
-        assert (await create(ChatKitHttp(AsyncClient(enforce_csrf_checks=True))))[0] == 200
+        assert (await create(ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))))[
+            0
+        ] == 200
         keys = models.Attachment.objects.values_list("anonymous_key", flat=True)
         assert len({key async for key in keys}) == 2
 
@@ -129,12 +132,14 @@ class TestPendingLimit:
             assert (await create(http_alice))[0] == 200
         assert (await create(http_alice))[0] == 429
 
-        _, events = await http_alice.stream("threads.create", input=user_input("x", [first["id"]]))
+        reply = await http_alice.request("threads.create", input=user_input("x", [first["id"]]))
+        _, events = reply.status_code, reply.json_events
         assert events[0]["type"] == "thread.created"
         assert (await create(http_alice))[0] == 200  # the sent one no longer waits
         assert (await create(http_alice))[0] == 429
 
-        status, _ = await http_alice.json("attachments.delete", attachment_id=second["id"])
+        reply = await http_alice.request("attachments.delete", attachment_id=second["id"])
+        status, _ = reply.status_code, reply.data
         assert status == 200
         assert (await create(http_alice))[0] == 200
 
@@ -161,7 +166,7 @@ class TestStoredBytesLimit:
     async def test_uploaded_sent_and_pending_bytes_all_count(self, http_alice, media):
         uploader = Uploader(http_alice)
         sent = await uploader.attach("a.txt", "text/plain", b"x" * 400)
-        await http_alice.stream("threads.create", input=user_input("x", [sent["id"]]))
+        await http_alice.request("threads.create", input=user_input("x", [sent["id"]]))
         await uploader.attach("b.txt", "text/plain", b"y" * 300)  # uploaded, not sent
         assert (await create(http_alice, 200))[0] == 200  # declared, waiting: 900 in all
         status, answer = await create(http_alice, 101)
@@ -174,15 +179,18 @@ class TestStoredBytesLimit:
     async def test_deleting_a_thread_or_an_attachment_frees_its_bytes(self, http_alice, media):
         uploader = Uploader(http_alice)
         sent = await uploader.attach("a.txt", "text/plain", b"x" * 500)
-        _, events = await http_alice.stream("threads.create", input=user_input("x", [sent["id"]]))
+        reply = await http_alice.request("threads.create", input=user_input("x", [sent["id"]]))
+        _, events = reply.status_code, reply.json_events
         thread_id = events[0]["thread"]["id"]
         kept = await uploader.attach("b.txt", "text/plain", b"y" * 500)
         assert (await create(http_alice, 1))[0] == 413
 
-        assert (await http_alice.json("threads.delete", thread_id=thread_id))[0] == 200
+        assert (await http_alice.request("threads.delete", thread_id=thread_id)).status_code == 200
         assert (await create(http_alice, 500))[0] == 200
         assert (await create(http_alice, 1))[0] == 413
-        assert (await http_alice.json("attachments.delete", attachment_id=kept["id"]))[0] == 200
+        assert (
+            await http_alice.request("attachments.delete", attachment_id=kept["id"])
+        ).status_code == 200
         assert (await create(http_alice, 500))[0] == 200
 
     async def test_another_owner_is_unaffected(self, http_alice, http_bob, media):

@@ -29,6 +29,7 @@ from django_chatkit import models
 from django_chatkit.attachments.previews import MAX_PREVIEW_CHARS, PLACEHOLDER_PREVIEW
 from django_chatkit.attachments.tokens import make_upload_token
 from django_chatkit.context import Owner
+from django_chatkit.testing import user_input
 from tests.attachment_flow import (
     CHATKIT_ORIGIN,
     Uploader,
@@ -47,7 +48,6 @@ from tests.attachment_samples import (
     png_with_broken_pixels,
     stored_files,
 )
-from tests.conftest import user_input
 from tests.factories import fresh_like
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,15 +174,13 @@ class TestTwoPhaseUpload:
         self, alice_up, http_alice
     ):
         ready = await alice_up.attach("report.pdf", "application/pdf", PDF)
-        response = await http_alice.post(
-            {"type": "threads.create", "params": {"input": user_input("see", [ready["id"]])}}
-        )
-        sse = b"".join([chunk async for chunk in response.streaming_content])
-        assert response.status_code == 200 and b'"type":"error"' not in sse
-        assert b"storage_name" not in sse and b"storage_alias" not in sse
+        sent = await http_alice.create_thread("see", attachments=[ready["id"]])
+        assert sent.status_code == 200 and sent.error is None, sent
+        assert b"storage_name" not in sent.content and b"storage_alias" not in sent.content
         stored = await row(ready["id"])
         assert stored.thread_id is not None
-        status, page = await http_alice.json("items.list", thread_id=stored.thread_id, order="asc")
+        reply = await http_alice.request("items.list", thread_id=stored.thread_id, order="asc")
+        status, page = reply.status_code, reply.data
         assert status == 200
         assert page["data"][0]["attachments"][0]["id"] == ready["id"]
         assert "storage_name" not in json.dumps(page)
@@ -191,9 +189,8 @@ class TestTwoPhaseUpload:
         self, alice_up, http_alice
     ):
         _, created = await alice_up.create("report.pdf", "application/pdf", len(PDF))
-        status, answer = await http_alice.json(
-            "threads.create", input=user_input("see", [created["id"]])
-        )
+        reply = await http_alice.request("threads.create", input=user_input("see", [created["id"]]))
+        status, answer = reply.status_code, reply.data
         assert status == 409 and answer["error"]["code"] == "attachment_not_uploaded"
         assert not await models.Thread.objects.aexists()
 
@@ -607,24 +604,24 @@ class TestAnotherOwnersAttachment:
     async def test_every_op(self, alice_up, bob_up, http_bob, media):
         ready = await alice_up.attach("secret.pdf", "application/pdf", PDF)
         alices, random_id = ready["id"], fresh_like(ready["id"])
-        response = await http_bob.post(
-            {"type": "threads.create", "params": {"input": user_input("mine")}}
-        )
-        _ = [chunk async for chunk in response.streaming_content]
+        await http_bob.create_thread("mine")
         bobs_thread = await models.Thread.objects.values_list("id", flat=True).aget()
         answers = {}
         for label, attachment_id in (("alice's", alices), ("random", random_id)):
-            status, answer = await http_bob.json(
+            reply = await http_bob.request(
                 "threads.add_user_message",
                 thread_id=bobs_thread,
                 input=user_input("hi", [attachment_id]),
             )
+            status, answer = reply.status_code, reply.data
             add = shape(status, answer, attachment_id)
-            status, answer = await http_bob.json("attachments.delete", attachment_id=attachment_id)
+            reply = await http_bob.request("attachments.delete", attachment_id=attachment_id)
+            status, answer = reply.status_code, reply.data
             delete = shape(status, answer, attachment_id)
-            status, answer = await http_bob.json(
+            reply = await http_bob.request(
                 "threads.create", input=user_input("hi", [attachment_id])
             )
+            status, answer = reply.status_code, reply.data
             create = shape(status, answer, attachment_id)
             response, content = await download(http_bob.client, attachment_id)
             fetch = shape(response.status_code, json.loads(content), attachment_id)
@@ -657,7 +654,8 @@ class TestAnotherOwnersAttachment:
 class TestDeletion:
     async def test_attachments_delete_removes_the_file(self, alice_up, http_alice, media):
         ready = await alice_up.attach("report.pdf", "application/pdf", PDF)
-        status, _ = await http_alice.json("attachments.delete", attachment_id=ready["id"])
+        reply = await http_alice.request("attachments.delete", attachment_id=ready["id"])
+        status, _ = reply.status_code, reply.data
         assert status == 200
         assert stored_files(media) == [] and not await models.Attachment.objects.aexists()
 
@@ -665,16 +663,11 @@ class TestDeletion:
         first = await alice_up.attach("a.pdf", "application/pdf", PDF)
         second = await alice_up.attach("b.png", "image/png", image_bytes("PNG", size=(8, 8)))
         kept = await alice_up.attach("c.txt", "text/plain", TEXT)  # never sent
-        response = await http_alice.post(
-            {
-                "type": "threads.create",
-                "params": {"input": user_input("x", [first["id"], second["id"]])},
-            }
-        )
-        _ = [chunk async for chunk in response.streaming_content]
+        await http_alice.create_thread("x", attachments=[first["id"], second["id"]])
         thread_id = (await row(first["id"])).thread_id
         assert len(stored_files(media)) == 3
-        status, _ = await http_alice.json("threads.delete", thread_id=thread_id)
+        reply = await http_alice.request("threads.delete", thread_id=thread_id)
+        status, _ = reply.status_code, reply.data
         assert status == 200
         assert stored_files(media) == [media / (await row(kept["id"])).storage_name]
 
@@ -704,10 +697,7 @@ class TestOrphanCleanup:
         _, pending_old = await alice_up.create("p.pdf", "application/pdf", len(PDF))
         unsent_old = await alice_up.attach("u.pdf", "application/pdf", PDF)
         sent_old = await alice_up.attach("s.pdf", "application/pdf", PDF)
-        response = await http_alice.post(
-            {"type": "threads.create", "params": {"input": user_input("x", [sent_old["id"]])}}
-        )
-        _ = [chunk async for chunk in response.streaming_content]
+        await http_alice.create_thread("x", attachments=[sent_old["id"]])
         _, pending_new = await alice_up.create("n.pdf", "application/pdf", len(PDF))
         await models.Attachment.objects.exclude(id=pending_new["id"]).aupdate(created_at=old)
         return pending_old["id"], unsent_old["id"], sent_old["id"], pending_new["id"]

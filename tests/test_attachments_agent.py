@@ -13,7 +13,6 @@ from django.test import override_settings
 from django_chatkit.testing import Reply
 from tests.attachment_flow import Uploader
 from tests.attachment_samples import PDF, image_bytes
-from tests.conftest import user_input
 from tests.test_agent import AGENT_SETTINGS, is_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,14 +52,8 @@ async def test_uploaded_image_and_pdf_reach_the_model(agent, http_alice):
     pdf = await uploader.attach("report.pdf", "application/pdf", PDF)
     agent.queue(Reply(text="A chart and a report.", when=is_answer))
 
-    response = await http_alice.post(
-        {
-            "type": "threads.create",
-            "params": {"input": user_input("What are these?", [image["id"], pdf["id"]])},
-        }
-    )
-    sse = b"".join([chunk async for chunk in response.streaming_content])
-    assert response.status_code == 200 and b"A chart and a report." in sse
+    reply = await http_alice.create_thread("What are these?", attachments=[image["id"], pdf["id"]])
+    assert reply.status_code == 200 and reply.answer == "A chart and a report.", reply
 
     [request] = [r for r in agent.requests if is_answer(r)]
     parts = content_parts(request)
@@ -76,20 +69,10 @@ async def test_history_keeps_sending_them_on_the_next_turn(agent, http_alice):
     png = image_bytes("PNG", size=(16, 16))
     image = await Uploader(http_alice).attach("dot.png", "image/png", png)
     agent.queue(Reply(text="A dot.", when=is_answer), Reply(text="Still a dot.", when=is_answer))
-    response = await http_alice.post(
-        {"type": "threads.create", "params": {"input": user_input("What?", [image["id"]])}}
-    )
-    sse = b"".join([chunk async for chunk in response.streaming_content])
-    import json
-
-    thread_id = json.loads(sse.split(b"\n\n")[0][len(b"data: ") :])["thread"]["id"]
-    response = await http_alice.post(
-        {
-            "type": "threads.add_user_message",
-            "params": {"thread_id": thread_id, "input": user_input("And now?")},
-        }
-    )
-    _ = [chunk async for chunk in response.streaming_content]
+    first = await http_alice.create_thread("What?", attachments=[image["id"]])
+    assert first.status_code == 200 and first.thread_id, first
+    again = await http_alice.send(first.thread_id, "And now?")
+    assert again.status_code == 200 and again.error is None, again
     second = [r for r in agent.requests if is_answer(r)][-1]
     images = [p for p in content_parts(second) if p["type"] == "input_image"]
     assert [p["image_url"] for p in images] == [data_url("image/png", png)]

@@ -35,10 +35,11 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
+from django_chatkit.testing import live_client, request_body
 from tests.attachment_flow import CHATKIT_ORIGIN
 from tests.attachment_samples import image_bytes, one_colour_image
 from tests.conftest import ENDPOINT
-from tests.live_server import SERVERS, LiveServer, browser_client, live_asgi_server
+from tests.live_server import SERVERS, LiveServer, live_asgi_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -95,10 +96,10 @@ class Answer:
 
 def create(http: httpx.Client, upload: Upload) -> str:
     """``attachments.create`` with the owner's session; return the upload URL."""
-    params = {"name": upload.name, "size": len(upload.data), "mime_type": upload.mime_type}
-    response = http.post(
-        ENDPOINT, content=json.dumps({"type": "attachments.create", "params": params})
+    body = request_body(
+        "attachments.create", name=upload.name, size=len(upload.data), mime_type=upload.mime_type
     )
+    response = http.post(ENDPOINT, content=body)
     assert response.status_code == 200, response.text
     return str(response.json()["upload_descriptor"]["url"])
 
@@ -169,7 +170,7 @@ def test_four_decompression_bombs_at_once_stay_within_the_budget(
     bombs = [Upload(f"bomb-{n}.{extension}", mime_type, bomb(fmt)) for n in range(CONCURRENT)]
     with (
         serving(kind, {"ENABLED": True}, tmp_path / "media") as server,
-        browser_client(server, dana, timeout=30) as http,
+        live_client(server.url, dana) as http,
     ):
         warm_up(http, server, small)
         peak = PeakMemory(server.process.pid)
@@ -199,7 +200,7 @@ def test_images_within_the_budget_are_decoded_one_slot_at_a_time(dana: Any, tmp_
     uploads = [Upload(f"large-{n}.png", "image/png", large) for n in range(CONCURRENT)]
     with (
         serving(kind, attachments, tmp_path / "media") as server,
-        browser_client(server, dana, timeout=30) as http,
+        live_client(server.url, dana) as http,
     ):
         warm_up(http, server, Upload("small.png", "image/png", image_bytes("PNG", (64, 64))))
         peak = PeakMemory(server.process.pid)

@@ -16,9 +16,8 @@ from django_chatkit import models
 from django_chatkit.converter import DjangoThreadItemConverter
 from django_chatkit.serialization import attachment_from_payload
 from tests import moto_s3
-from tests.attachment_flow import Uploader, body
+from tests.attachment_flow import Uploader
 from tests.attachment_samples import EXE, PDF, image_bytes
-from tests.conftest import user_input
 from tests.moto_s3 import ALIAS, Bucket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,13 +53,8 @@ def presigned(http_alice, s3_bucket) -> Iterator[Uploader]:
 
 
 async def send_message(http, attachment_ids: list[str]) -> tuple[int, Any]:
-    response = await http.post(
-        {"type": "threads.create", "params": {"input": user_input("look", attachment_ids)}}
-    )
-    if response.streaming:
-        _ = [chunk async for chunk in response.streaming_content]
-        return response.status_code, None
-    return response.status_code, body(response)
+    reply = await http.create_thread("look", attachments=attachment_ids)
+    return reply.status_code, reply.data
 
 
 async def put(url: str, data: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -99,7 +93,8 @@ class TestThroughTheSite:
         status, _ = await send_message(http_alice, [ready["id"]])
         assert status == 200 and len(s3_bucket.keys()) == 1
         thread_id = (await models.Attachment.objects.aget(id=ready["id"])).thread_id
-        status, _ = await http_alice.json("threads.delete", thread_id=thread_id)
+        reply = await http_alice.request("threads.delete", thread_id=thread_id)
+        status, _ = reply.status_code, reply.data
         assert status == 200 and s3_bucket.keys() == []
 
     async def test_a_second_thread_gets_an_object_of_its_own(
@@ -115,7 +110,8 @@ class TestThroughTheSite:
         assert s3_bucket.read(copy.storage_name) == PDF
         head = s3_bucket.client.head_object(Bucket=s3_bucket.name, Key=copy.storage_name)
         assert head["ContentType"] == "application/pdf"
-        status, _ = await http_alice.json("threads.delete", thread_id=original.thread_id)
+        reply = await http_alice.request("threads.delete", thread_id=original.thread_id)
+        status, _ = reply.status_code, reply.data
         assert status == 200 and s3_bucket.keys() == [copy.storage_name]
 
 
@@ -163,7 +159,8 @@ class TestPresigned:
         # verified file (and is removed with the attachment).
         assert (await put(descriptor["url"], EXE, descriptor["headers"])).status_code == 200
         assert s3_bucket.read(ready.storage_name) == png
-        status, _ = await http_alice.json("threads.delete", thread_id=ready.thread_id)
+        reply = await http_alice.request("threads.delete", thread_id=ready.thread_id)
+        status, _ = reply.status_code, reply.data
         assert status == 200 and s3_bucket.keys() == []
 
     @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_chatkit.attachments.views import MULTIPART_OVERHEAD
+from django_chatkit.testing import iter_sse, live_client, request_body, user_input
 from tests.attachment_flow import CHATKIT_ORIGIN, path_of
 from tests.body_probe import (
     MB,
@@ -36,8 +37,8 @@ from tests.body_probe import (
     temp_bytes,
 )
 from tests.conftest import ENDPOINT
-from tests.live_server import LiveServer, browser_client, live_asgi_server
-from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.live_server import LiveServer, live_asgi_server
+from tests.test_live_asgi import TEXT_DELTA
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -122,14 +123,11 @@ def dora(transactional_db: None) -> Any:
 
 def upload_target(server: Server, user: Any, size: int) -> str:
     """The path and query of a fresh upload URL (with its valid token) for ``user``."""
-    with browser_client(server.live, user, timeout=30) as client:
+    with live_client(server.live.url, user) as client:
         response = client.post(
             ENDPOINT,
-            content=json.dumps(
-                {
-                    "type": "attachments.create",
-                    "params": {"name": "big.pdf", "size": size, "mime_type": "application/pdf"},
-                }
+            content=request_body(
+                "attachments.create", name="big.pdf", size=size, mime_type="application/pdf"
             ),
         )
     assert response.status_code == 200, (response.text, server.live.describe())
@@ -227,10 +225,10 @@ def test_a_100mb_chunked_upload_is_refused_as_it_arrives(server, dora, token, fo
 
 
 def test_protocol_requests_of_a_normal_size_are_answered(server, dora):
-    with browser_client(server.live, dora, timeout=30) as client:
-        listed = client.post(ENDPOINT, content=json.dumps({"type": "threads.list", "params": {}}))
+    with live_client(server.live.url, dora) as client:
+        listed = client.post(ENDPOINT, content=request_body("threads.list"))
         # Chunked, as a client streaming its request body would send it.
-        chunks = iter([json.dumps({"type": "threads.list", "params": {"limit": 5}}).encode()])
+        chunks = iter([request_body("threads.list", limit=5)])
         chunked = client.post(ENDPOINT, content=chunks)
     assert listed.status_code == 200, (listed.text, server.live.describe())
     assert chunked.status_code == 200, (chunked.text, server.live.describe())
@@ -265,11 +263,15 @@ def test_an_upload_just_under_the_limit_is_stored_with_bounded_memory(fresh_serv
 
 def test_answers_still_stream(server, dora):
     words = 20  # 50 ms apart: about 1 s of streaming
-    with browser_client(server.live, dora, timeout=30) as client:
+    with live_client(server.live.url, dora) as client:
         started = time.monotonic()
-        with client.stream("POST", ENDPOINT, content=create_request(f"/slow {words}")) as response:
+        with client.stream(
+            "POST",
+            ENDPOINT,
+            content=request_body("threads.create", input=user_input(f"/slow {words}")),
+        ) as response:
             assert response.status_code == 200, (response.read(), server.live.describe())
-            timed = list(sse_events(response))
+            timed = [(time.monotonic(), event) for event in iter_sse(response.iter_raw())]
         total = time.monotonic() - started
     deltas = [at for at, event in timed if event.get("update", {}).get("type") == TEXT_DELTA]
     assert len(deltas) == words

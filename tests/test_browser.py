@@ -21,9 +21,9 @@ from django.test import override_settings
 
 from django_chatkit.conf import DEFAULTS
 from django_chatkit.models import Thread, ThreadItem
+from django_chatkit.testing import user_input
 from django_chatkit.widget import chatkit_options
 from tests.browser_urls import PROMPTS
-from tests.conftest import user_input
 from tests.live_server import LiveServer, live_asgi_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

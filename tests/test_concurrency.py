@@ -12,7 +12,7 @@ from django.db import connections
 from django.test import AsyncClient
 
 from django_chatkit import models
-from tests.conftest import ChatKitHttp, user_input
+from django_chatkit.testing import ChatKitTestClient, user_input
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,21 +20,22 @@ WORKERS = 8
 
 
 def test_concurrent_messages_on_one_thread_keep_every_item(alice):
-    setup = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+    setup = ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))
     setup.client.force_login(alice)
-    status, events = async_to_sync(setup.stream)("threads.create", input=user_input("start"))
-    assert status == 200
-    thread_id = events[0]["thread"]["id"]
+    reply = async_to_sync(setup.request)("threads.create", input=user_input("start"))
+    assert reply.status_code == 200
+    thread_id = reply.json_events[0]["thread"]["id"]
     barrier = threading.Barrier(WORKERS)
 
     def send(n: int) -> tuple[int, list[dict[str, Any]]]:
-        http = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+        http = ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))
         http.client.force_login(alice)
         barrier.wait()
         try:
-            return async_to_sync(http.stream)(
+            reply = async_to_sync(http.request)(
                 "threads.add_user_message", thread_id=thread_id, input=user_input(f"message {n}")
             )
+            return reply.status_code, reply.json_events
         finally:
             connections.close_all()
 

@@ -22,10 +22,17 @@ from django.db import connection
 
 from django_chatkit.db import in_thread
 from django_chatkit.models import Run, ThreadItem
-from django_chatkit.testing import FakeOpenAI, Reply
+from django_chatkit.testing import (
+    FakeOpenAI,
+    Reply,
+    iter_sse,
+    live_client,
+    request_body,
+    user_input,
+)
 from django_chatkit.testing.titles import is_title_request, title_from_message
-from tests.live_server import browser_client, database_url, live_asgi_server
-from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.live_server import database_url, live_asgi_server
+from tests.test_live_asgi import TEXT_DELTA
 from tests.waiting import wait_for
 
 pytestmark = [
@@ -87,11 +94,13 @@ def one_turn(server: Any, user: Any, when: Callable[[Outcome, dict[str, Any]], b
     """Stream one answer, dropping the server's connections the first time ``when`` says so."""
     outcome = Outcome()
     with (
-        browser_client(server, user) as http,
-        http.stream("POST", "/chatkit/", content=create_request("Count")) as response,
+        live_client(server.url, user) as http,
+        http.stream(
+            "POST", "/chatkit/", content=request_body("threads.create", input=user_input("Count"))
+        ) as response,
     ):
         assert response.status_code == 200, server.describe()
-        for _, event in sse_events(response):
+        for event in iter_sse(response.iter_raw()):
             if event["type"] == "thread.created":
                 outcome.thread_id = event["thread"]["id"]
             elif event["type"] == "error":

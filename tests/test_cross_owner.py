@@ -23,14 +23,13 @@ from chatkit.store import AttachmentStore
 from django.test import AsyncClient, override_settings
 
 from django_chatkit.context import ChatKitContext
-from tests.conftest import ChatKitHttp, user_input
+from django_chatkit.testing import ChatKitTestClient, parse_sse_json, user_input
 from tests.factories import (
     World,
     asnapshot,
     build_world,
     fresh_like,
     new_thread,
-    parse_sse,
     read_body,
 )
 
@@ -205,11 +204,11 @@ class Answer:
         return None
 
 
-async def send(http: ChatKitHttp, body: dict[str, Any]) -> Answer:
+async def send(http: ChatKitTestClient, body: dict[str, Any]) -> Answer:
     """POST ``body``; an exception out of the view or the stream becomes a "crash" answer, so
     that the matrix still gets a cell for it."""
     try:
-        response = await http.post(body)
+        response = await http.raw_post(body)
     except Exception as exc:
         return Answer(500, {"crash": f"{type(exc).__name__}: {exc}"})
     try:
@@ -217,7 +216,7 @@ async def send(http: ChatKitHttp, body: dict[str, Any]) -> Answer:
     except Exception as exc:
         return Answer(response.status_code, {"crash": f"mid-stream {type(exc).__name__}: {exc}"})
     if response.streaming:
-        return Answer(response.status_code, None, parse_sse(raw))
+        return Answer(response.status_code, None, parse_sse_json(raw))
     return Answer(response.status_code, json.loads(raw))
 
 
@@ -237,8 +236,8 @@ def chatkit_settings_for_matrix():
 
 
 @pytest.fixture
-def http_visitor(db, chatkit_settings_for_matrix) -> ChatKitHttp:
-    return ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
+def http_visitor(db, chatkit_settings_for_matrix) -> ChatKitTestClient:
+    return ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))
 
 
 @pytest.fixture
@@ -247,14 +246,16 @@ async def world(chatkit_settings_for_matrix, http_alice, alice) -> World:
 
 
 @pytest.fixture
-async def actors(world, http_bob, http_visitor) -> dict[str, tuple[ChatKitHttp, str]]:
+async def actors(world, http_bob, http_visitor) -> dict[str, tuple[ChatKitTestClient, str]]:
     """Each case's client and its own thread (created before any snapshot is taken)."""
     bob_thread, _ = await new_thread(http_bob, "bob's own thread")
     visitor_thread, _ = await new_thread(http_visitor, "visitor's own thread")
     return {"bob": (http_bob, bob_thread), "anonymous": (http_visitor, visitor_thread)}
 
 
-async def attempt(op: Op, world: World, http: ChatKitHttp, own_thread: str) -> tuple[str, str]:
+async def attempt(
+    op: Op, world: World, http: ChatKitTestClient, own_thread: str
+) -> tuple[str, str]:
     """Send ``op`` naming Alice's ids, then naming fresh ids of the same shape; check both
     answer the same 404, and return the cell for the matrix ("404" or what went wrong)."""
     alice_ids = {**world.alice_ids(), "own_thread": own_thread}
@@ -341,13 +342,15 @@ async def test_owner_succeeds(op_name, world, http_alice):
 
 async def test_owner_sees_the_protected_rows(world, http_alice):
     """The rows Bob cannot see are really there (so the 404s above are not vacuous)."""
-    status, thread = await http_alice.json("threads.get_by_id", thread_id=world.thread)
+    reply = await http_alice.request("threads.get_by_id", thread_id=world.thread)
+    status, thread = reply.status_code, reply.data
     assert status == 200
     ids = [item["id"] for item in thread["items"]["data"]]
     for role in ("user_msg", "assistant_msg", "form", "widget", "tool_call"):
         assert getattr(world, role) in ids
     assert ids[-1] == world.tool_call  # the pending call is the newest item
-    status, page = await http_alice.json("items.list", thread_id=world.thread, order="asc")
+    reply = await http_alice.request("items.list", thread_id=world.thread, order="asc")
+    status, page = reply.status_code, reply.data
     assert status == 200 and [item["id"] for item in page["data"]] == ids
 
 

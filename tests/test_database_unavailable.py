@@ -14,9 +14,9 @@ from django.db import connection
 from django.test import Client, override_settings
 
 from django_chatkit.models import Attachment, Thread
+from django_chatkit.testing import user_input
 from tests.attachment_flow import CHATKIT_ORIGIN, download_path, local_media, path_of
 from tests.attachment_samples import PDF
-from tests.conftest import CSRF_TOKEN, ENDPOINT, user_input
 from tests.processes import free_port
 from tests.test_query_counts import Browser
 
@@ -49,16 +49,11 @@ def test_a_refused_connection_is_a_503_json_error_and_nothing_is_lost(alice, op)
     thread_id = browser.send("threads.create", input=user_input("Kept"))[0]["thread"]["id"]
     kind, params = op
     with database_unreachable():
-        response = browser.client.post(
-            ENDPOINT,
-            data=json.dumps({"type": kind, "params": params}),
-            content_type="application/json",
-            headers={"X-CSRFToken": CSRF_TOKEN},
-        )
-    assert response.status_code == 503
-    assert response["Content-Type"] == "application/json"
-    assert response["Retry-After"] == "1"
-    assert json.loads(response.content)["error"]["code"] == "database_unavailable"
+        reply = async_to_sync(browser.chat.request)(kind, **params)
+    assert reply.status_code == 503
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.headers["Retry-After"] == "1"
+    assert reply.data["error"]["code"] == "database_unavailable"
     # Back up: what was stored is there, and the same client goes on.
     assert list(Thread.objects.values_list("id", flat=True)) == [thread_id]
     [page] = browser.send("threads.list")
@@ -104,10 +99,10 @@ class TestAttachmentViews:
         browser, created = ready
         assert self.upload(created).status_code == 200
         with database_unreachable():
-            response = browser.client.get(download_path(created["id"]))
+            response = async_to_sync(browser.chat.client.get)(download_path(created["id"]))
         assert_json_503(response)
         # Back up: the file is there.
-        response = browser.client.get(download_path(created["id"]))
+        response = async_to_sync(browser.chat.client.get)(download_path(created["id"]))
         assert response.status_code == 200
         assert async_to_sync(read_all)(response.streaming_content) == PDF
 

@@ -21,11 +21,18 @@ from django.db import connection
 
 from django_chatkit.db import in_thread, release_connections
 from django_chatkit.models import Run, Thread, ThreadItem
-from django_chatkit.testing import FakeOpenAI, Reply
+from django_chatkit.testing import (
+    FakeOpenAI,
+    Reply,
+    iter_sse,
+    live_client,
+    request_body,
+    user_input,
+)
 from django_chatkit.testing.titles import is_title_request, title_from_message
-from tests.live_server import browser_client, database_url, live_asgi_server
+from tests.live_server import database_url, live_asgi_server
 from tests.test_live_agent import SERVER_SETTINGS
-from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from tests.test_live_asgi import TEXT_DELTA
 from tests.waiting import wait_for
 
 STREAMS = 6
@@ -119,10 +126,14 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks(titles):
 
     def chat(http: Any) -> None:
         try:
-            with http.stream("POST", "/chatkit/", content=create_request("Count")) as response:
+            with http.stream(
+                "POST",
+                "/chatkit/",
+                content=request_body("threads.create", input=user_input("Count")),
+            ) as response:
                 assert response.status_code == 200
                 deltas = 0
-                for _, event in sse_events(response):
+                for event in iter_sse(response.iter_raw()):
                     if event["type"] == "thread.created":
                         thread_ids.append(event["thread"]["id"])
                     elif event["type"] == "thread.item.updated" and (
@@ -148,7 +159,7 @@ def test_open_streams_hold_no_database_connection_while_the_model_talks(titles):
             "OPENAI_AGENTS_DISABLE_TRACING": "1",
         }
         with live_asgi_server("uvicorn", db_url=server_database_url(), extra_env=env) as server:
-            clients = [browser_client(server, user, timeout=30) for _ in range(STREAMS)]
+            clients = [live_client(server.url, user) for _ in range(STREAMS)]
             workers = [threading.Thread(target=chat, args=(http,)) for http in clients]
             for worker in workers:
                 worker.start()

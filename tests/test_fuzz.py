@@ -43,8 +43,8 @@ from pydantic import AnyUrl
 
 from django_chatkit.context import ChatKitContext
 from django_chatkit.models import Thread
-from tests.conftest import ChatKitHttp
-from tests.factories import World, build_world, full_snapshot, new_thread, parse_sse, stream_ok
+from django_chatkit.testing import ChatKitTestClient, parse_sse_json
+from tests.factories import World, build_world, full_snapshot, new_thread, stream_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,7 +128,7 @@ def fuzz_report():
 
 @dataclass
 class FuzzWorld:
-    clients: dict[str, ChatKitHttp]
+    clients: dict[str, ChatKitTestClient]
     worlds: dict[str, World]  # each client's active thread, its items and an attachment
     threads: dict[str, dict[str, set[str]]]  # client -> each of its thread ids -> its item ids
     roles: dict[str, list[str]]  # "thread", "form", "widget", ... -> everyone's ids of that role
@@ -149,8 +149,9 @@ class FuzzWorld:
         return sorted({i for role in roles for i in self.roles[role]})
 
 
-async def _items(http: ChatKitHttp, thread_id: str) -> list[dict[str, Any]]:
-    status, page = await http.json("items.list", thread_id=thread_id, order="asc")
+async def _items(http: ChatKitTestClient, thread_id: str) -> list[dict[str, Any]]:
+    reply = await http.request("items.list", thread_id=thread_id, order="asc")
+    status, page = reply.status_code, reply.data
     assert status == 200, page
     return list(page["data"])
 
@@ -163,7 +164,7 @@ def fuzz_world(alice, bob) -> FuzzWorld:
     clients = {name: AsyncClient(enforce_csrf_checks=True) for name in CLIENTS}
     clients["alice"].force_login(alice)
     clients["bob"].force_login(bob)
-    http = {name: ChatKitHttp(client) for name, client in clients.items()}
+    http = {name: ChatKitTestClient(client=client) for name, client in clients.items()}
     owners = {"alice": alice, "bob": bob, "anonymous": None}
 
     async def build() -> tuple[dict[str, World], World, str, list[dict[str, Any]]]:
@@ -232,9 +233,9 @@ class Outcome:
     crash: str | None = None  # an exception out of the view, or out of the stream
 
 
-async def _exchange(http: ChatKitHttp, body: bytes) -> Outcome:
+async def _exchange(http: ChatKitTestClient, body: bytes) -> Outcome:
     try:
-        response = await http.post(None, raw=body)
+        response = await http.raw_post(body)
     except Exception:
         return Outcome(500, "", False, b"", crash="raised by the view:\n" + traceback.format_exc())
     outcome = Outcome(
@@ -242,10 +243,10 @@ async def _exchange(http: ChatKitHttp, body: bytes) -> Outcome:
     )
     try:
         if response.streaming:
-            async for chunk in response.streaming_content:
+            async for chunk in response.streaming_content:  # type: ignore[attr-defined]
                 outcome.body += chunk
         else:
-            outcome.body = bytes(response.content)
+            outcome.body = bytes(response.content)  # type: ignore[attr-defined]
     except Exception:
         outcome.crash = "raised mid-stream:\n" + traceback.format_exc()
     return outcome
@@ -259,7 +260,7 @@ def _parsed(body: bytes) -> Any:
 
 
 def exchange_and_rollback(
-    http: ChatKitHttp, config: str, body: bytes
+    http: ChatKitTestClient, config: str, body: bytes
 ) -> tuple[Outcome, dict[str, Any], dict[str, Any]]:
     """POST ``body``; return the outcome and the database before and after, then roll back."""
     with override_settings(CHATKIT=CONFIGS[config]), transaction.atomic():
@@ -295,7 +296,7 @@ def check_outcome(
     assert outcome.status == 200, (where, outcome.status, outcome.body[:2000])
     if outcome.streaming:
         assert outcome.content_type == "text/event-stream", where
-        events = parse_sse(outcome.body)
+        events = parse_sse_json(outcome.body)
         assert events, where
         errors = [e.get("code") for e in events if e["type"] == "error"]
         # A generic stream error means an exception was swallowed inside the stream: only the
@@ -851,15 +852,17 @@ def test_fuzz_well_typed_requests(fuzz_world, common, how, data):
 # -- bugs the fuzz found: regression tests ------------------------------------------------------
 
 
-def _alice_world(alice: Any, config: str = "anonymous_allowed") -> tuple[ChatKitHttp, World]:
+def _alice_world(alice: Any, config: str = "anonymous_allowed") -> tuple[ChatKitTestClient, World]:
     client = AsyncClient(enforce_csrf_checks=True)
     client.force_login(alice)
-    http = ChatKitHttp(client)
+    http = ChatKitTestClient(client=client)
     with override_settings(CHATKIT=CONFIGS[config]):
         return http, async_to_sync(build_world)(http, alice)
 
 
-def _assert_no_server_error(http: ChatKitHttp, config: str, body: dict[str, Any] | bytes) -> None:
+def _assert_no_server_error(
+    http: ChatKitTestClient, config: str, body: dict[str, Any] | bytes
+) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     outcome, before, after = exchange_and_rollback(http, config, raw)
     check_outcome(outcome, before, after, raw, where=f"config={config} body={raw[:300]!r}")
@@ -934,5 +937,7 @@ def test_bug_3_long_mime_type_is_a_4xx(alice):
 
 
 def test_issue_4_rejected_anonymous_request_writes_no_session(db):
-    http = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))  # a visitor's first request
+    http = ChatKitTestClient(
+        client=AsyncClient(enforce_csrf_checks=True)
+    )  # a visitor's first request
     _assert_no_server_error(http, "anonymous_allowed", b"{not json")

@@ -10,9 +10,16 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from django_chatkit.models import Run, ThreadItem
-from django_chatkit.testing import FakeOpenAI, Reply
-from tests.live_server import SERVERS, browser_client, live_asgi_server
-from tests.test_live_asgi import TEXT_DELTA, create_request, sse_events
+from django_chatkit.testing import (
+    FakeOpenAI,
+    Reply,
+    iter_sse,
+    live_client,
+    request_body,
+    user_input,
+)
+from tests.live_server import SERVERS, live_asgi_server
+from tests.test_live_asgi import TEXT_DELTA
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -36,11 +43,15 @@ def test_disconnect_mid_answer_cancels_everything_and_keeps_the_partial_text(kin
             "CHATKIT_TEST_SETTINGS": json.dumps(SERVER_SETTINGS),
             "OPENAI_AGENTS_DISABLE_TRACING": "1",
         }
-        with live_asgi_server(kind, extra_env=env) as server, browser_client(server, user) as http:
+        with live_asgi_server(kind, extra_env=env) as server, live_client(server.url, user) as http:
             received = ""
-            with http.stream("POST", "/chatkit/", content=create_request("Tell me a story")) as r:
+            with http.stream(
+                "POST",
+                "/chatkit/",
+                content=request_body("threads.create", input=user_input("Tell me a story")),
+            ) as r:
                 assert r.status_code == 200, server.describe()
-                for _, event in sse_events(r):
+                for event in iter_sse(r.iter_raw()):
                     if event["type"] == "thread.created":
                         thread_id = event["thread"]["id"]
                     if (

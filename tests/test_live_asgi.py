@@ -9,18 +9,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 from django.contrib.auth import get_user_model
 
 from django_chatkit.models import ThreadItem
-from tests.conftest import ENDPOINT, user_input
-from tests.live_server import SERVERS, LiveServer, browser_client, live_asgi_server
+from django_chatkit.testing import iter_sse, live_client, request_body, user_input
+from tests.conftest import ENDPOINT
+from tests.live_server import SERVERS, LiveServer, live_asgi_server
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -44,23 +43,6 @@ def full_reply(words: int) -> str:
     return "".join(f"w{i} " for i in range(words))
 
 
-def sse_events(response: httpx.Response) -> Iterator[tuple[float, dict[str, Any]]]:
-    """Yield ``(monotonic arrival time, event)`` for each SSE frame as it arrives."""
-    buffer = b""
-    for chunk in response.iter_raw():
-        arrived = time.monotonic()
-        buffer += chunk
-        *frames, buffer = buffer.split(b"\n\n")
-        for frame in frames:
-            assert frame.startswith(b"data: "), frame
-            yield arrived, json.loads(frame[len(b"data: ") :])
-    assert buffer == b"", buffer
-
-
-def create_request(text: str) -> bytes:
-    return json.dumps({"type": "threads.create", "params": {"input": user_input(text)}}).encode()
-
-
 def thread_rows(thread_id: str) -> list[ThreadItem]:
     return list(ThreadItem.objects.filter(thread_id=thread_id).order_by("created_at", "id"))
 
@@ -71,23 +53,27 @@ def assistant_text(row: ThreadItem) -> str:
 
 def test_streaming_is_sse_and_unbuffered(asgi_server: LiveServer, carol: Any) -> None:
     words = 40  # 50 ms apart: about 2 s of streaming
-    with browser_client(asgi_server, carol, timeout=30) as client:
+    with live_client(asgi_server.url, carol) as client:
         # The first request imports the URLconf, the view and the SDK (seconds): warm up first
         # so the measurement below is about streaming, not about a cold worker.
         warm_up_started = time.monotonic()
-        warm_up = client.post(ENDPOINT, content=json.dumps({"type": "threads.list", "params": {}}))
+        warm_up = client.post(ENDPOINT, content=request_body("threads.list"))
         warm_up_time = time.monotonic() - warm_up_started
         assert warm_up.status_code == 200, (warm_up.text, asgi_server.describe())
         assert warm_up.headers["content-type"] == "application/json"
 
         started = time.monotonic()
-        with client.stream("POST", ENDPOINT, content=create_request(f"/slow {words}")) as response:
+        with client.stream(
+            "POST",
+            ENDPOINT,
+            content=request_body("threads.create", input=user_input(f"/slow {words}")),
+        ) as response:
             assert response.status_code == 200, (response.read(), asgi_server.describe())
             assert response.headers["content-type"].split(";")[0] == "text/event-stream"
             assert response.headers["cache-control"] == "no-cache"
             assert response.headers["x-accel-buffering"] == "no"
             assert "content-length" not in response.headers
-            timed = list(sse_events(response))
+            timed = [(time.monotonic(), event) for event in iter_sse(response.iter_raw())]
         finished = time.monotonic()
 
     events = [event for _, event in timed]
@@ -121,10 +107,14 @@ def test_disconnect_cancels_and_keeps_partial_answer(asgi_server: LiveServer, ca
     wanted_deltas = 5
     thread_id = None
     received = ""
-    with browser_client(asgi_server, carol, timeout=30) as client:
-        with client.stream("POST", ENDPOINT, content=create_request(f"/slow {words}")) as response:
+    with live_client(asgi_server.url, carol) as client:
+        with client.stream(
+            "POST",
+            ENDPOINT,
+            content=request_body("threads.create", input=user_input(f"/slow {words}")),
+        ) as response:
             assert response.status_code == 200, (response.read(), asgi_server.describe())
-            for _, event in sse_events(response):
+            for event in iter_sse(response.iter_raw()):
                 if event["type"] == "thread.created":
                     thread_id = event["thread"]["id"]
                 elif event.get("update", {}).get("type") == TEXT_DELTA:
@@ -179,9 +169,7 @@ def test_disconnect_cancels_and_keeps_partial_answer(asgi_server: LiveServer, ca
     )
 
     # The server still serves after the cancelled request.
-    with browser_client(asgi_server, carol, timeout=30) as client:
-        reply = client.post(
-            ENDPOINT, content=json.dumps({"type": "threads.list", "params": {"limit": 5}})
-        )
+    with live_client(asgi_server.url, carol) as client:
+        reply = client.post(ENDPOINT, content=request_body("threads.list", limit=5))
     assert reply.status_code == 200, (reply.text, asgi_server.describe())
     assert [t["id"] for t in reply.json()["data"]] == [thread_id]

@@ -12,9 +12,10 @@ from django.test import AsyncClient, RequestFactory, override_settings
 
 from django_chatkit import models, signals
 from django_chatkit.context import OWNER_KEY_HEADER
+from django_chatkit.testing import CSRF_TOKEN, ChatKitTestClient, aiter_sse, user_input
 from django_chatkit.titles import MAX_TITLE_LENGTH
 from django_chatkit.widget import owner_key
-from tests.conftest import CSRF_TOKEN, ENDPOINT, ChatKitHttp, user_input
+from tests.conftest import ENDPOINT
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,14 +34,18 @@ def assistant_text(events) -> str:
     return text
 
 
-async def start_thread(http: ChatKitHttp, text: str = "hello") -> tuple[str, list[dict[str, Any]]]:
-    status, events = await http.stream("threads.create", input=user_input(text))
-    assert status == 200, events
+async def start_thread(
+    http: ChatKitTestClient, text: str = "hello"
+) -> tuple[str, list[dict[str, Any]]]:
+    reply = await http.request("threads.create", input=user_input(text))
+    status, events = reply.status_code, reply.json_events
+    assert status == 200, reply.data or events
     return events[0]["thread"]["id"], events
 
 
-async def items_of(http: ChatKitHttp, thread_id: str) -> list[dict[str, Any]]:
-    status, page = await http.json("items.list", thread_id=thread_id, order="asc", limit=100)
+async def items_of(http: ChatKitTestClient, thread_id: str) -> list[dict[str, Any]]:
+    reply = await http.request("items.list", thread_id=thread_id, order="asc", limit=100)
+    status, page = reply.status_code, reply.data
     assert status == 200, page
     items: list[dict[str, Any]] = page["data"]
     return items
@@ -48,16 +53,14 @@ async def items_of(http: ChatKitHttp, thread_id: str) -> list[dict[str, Any]]:
 
 class TestStreamingOps:
     async def test_threads_create_streams_events_in_order_and_persists_them(self, http_alice):
-        response = await http_alice.post(
+        response = await http_alice.raw_post(
             {"type": "threads.create", "params": {"input": user_input("hi there")}}
         )
         assert response.status_code == 200
         assert response["Content-Type"] == "text/event-stream"
         assert response["Cache-Control"] == "no-cache"
         assert response["X-Accel-Buffering"] == "no"
-        from tests.conftest import read_events
-
-        events = await read_events(response.streaming_content)
+        events = [event async for event in aiter_sse(response.streaming_content)]
         assert types_of(events) == [
             "thread.created",
             "thread.item.done",  # the user message, stored before the responder runs
@@ -78,23 +81,25 @@ class TestStreamingOps:
 
     async def test_add_user_message_continues_the_thread(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
-        status, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.add_user_message", thread_id=thread_id, input=user_input("again")
         )
+        status, events = reply.status_code, reply.json_events
         assert status == 200
         assert assistant_text(events) == "echo: again"
         assert len(await items_of(http_alice, thread_id)) == 4
 
     async def test_retry_after_item_replaces_the_answer(self, http_alice):
         thread_id, _ = await start_thread(http_alice, "first")
-        await http_alice.stream(
+        await http_alice.request(
             "threads.add_user_message", thread_id=thread_id, input=user_input("second")
         )
         items = await items_of(http_alice, thread_id)
         first_user = items[0]["id"]
-        status, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.retry_after_item", thread_id=thread_id, item_id=first_user
         )
+        status, events = reply.status_code, reply.json_events
         assert status == 200 and assistant_text(events) == "echo: first"
         after = await items_of(http_alice, thread_id)
         assert [i["type"] for i in after] == ["user_message", "assistant_message"]
@@ -103,37 +108,41 @@ class TestStreamingOps:
     async def test_retry_of_a_non_user_message_is_a_400(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
         assistant = (await items_of(http_alice, thread_id))[1]["id"]
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.retry_after_item", thread_id=thread_id, item_id=assistant
         )
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
 
     async def test_client_tool_output_completes_the_pending_call(self, http_alice):
         thread_id, events = await start_thread(http_alice, "/client_tool")
         assert events[-1]["item"]["type"] == "client_tool_call"
-        status, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.add_client_tool_output", thread_id=thread_id, result={"city": "Lyon"}
         )
+        status, events = reply.status_code, reply.json_events
         assert status == 200 and assistant_text(events) == "continued"
         call = (await items_of(http_alice, thread_id))[1]
         assert call["status"] == "completed" and call["output"] == {"city": "Lyon"}
 
     async def test_client_tool_output_without_a_pending_call_is_a_400(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.add_client_tool_output", thread_id=thread_id, result=1
         )
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
 
     async def test_structured_input_is_recorded_and_answered(self, http_alice):
         thread_id, events = await start_thread(http_alice, "/form")
         form_id = events[-1]["item"]["id"]
-        status, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.add_structured_input",
             thread_id=thread_id,
             item_id=form_id,
             input={"answers": {"q1": {"values": ["Ada"]}}},
         )
+        status, events = reply.status_code, reply.json_events
         assert status == 200
         assert "thread.item.replaced" in types_of(events)
         form = next(i for i in await items_of(http_alice, thread_id) if i["id"] == form_id)
@@ -143,23 +152,25 @@ class TestStreamingOps:
     async def test_custom_action_from_a_widget(self, http_alice):
         thread_id, events = await start_thread(http_alice, "/widget")
         widget_id = events[-1]["item"]["id"]
-        status, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.custom_action",
             thread_id=thread_id,
             item_id=widget_id,
             action={"type": "track", "payload": {}},
         )
+        status, events = reply.status_code, reply.json_events
         assert status == 200 and assistant_text(events) == "action track"
 
     async def test_custom_action_from_a_non_widget_is_a_400(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
         user_item = (await items_of(http_alice, thread_id))[0]["id"]
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.custom_action",
             thread_id=thread_id,
             item_id=user_item,
             action={"type": "x", "payload": {}},
         )
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
 
     async def test_a_failing_responder_keeps_the_user_message(self, http_alice):
@@ -171,7 +182,8 @@ class TestStreamingOps:
 class TestJsonOps:
     async def test_get_by_id_returns_the_thread_and_its_first_items(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
-        status, thread = await http_alice.json("threads.get_by_id", thread_id=thread_id)
+        reply = await http_alice.request("threads.get_by_id", thread_id=thread_id)
+        status, thread = reply.status_code, reply.data
         assert status == 200
         assert thread["id"] == thread_id and thread["status"] == {"type": "active"}
         assert len(thread["items"]["data"]) == 2
@@ -180,32 +192,38 @@ class TestJsonOps:
     async def test_list_update_delete(self, http_alice):
         first, _ = await start_thread(http_alice)
         second, _ = await start_thread(http_alice)
-        status, page = await http_alice.json("threads.list", limit=1, order="desc")
+        reply = await http_alice.request("threads.list", limit=1, order="desc")
+        status, page = reply.status_code, reply.data
         assert status == 200 and [t["id"] for t in page["data"]] == [second]
         assert page["has_more"] is True and page["after"] == second
-        status, page = await http_alice.json("threads.list", limit=1, after=page["after"])
+        reply = await http_alice.request("threads.list", limit=1, after=page["after"])
+        status, page = reply.status_code, reply.data
         assert [t["id"] for t in page["data"]] == [first] and page["has_more"] is False
         assert page.get("after") is None  # no cursor past the last page
 
-        status, renamed = await http_alice.json("threads.update", thread_id=first, title="Lyon")
+        reply = await http_alice.request("threads.update", thread_id=first, title="Lyon")
+        status, renamed = reply.status_code, reply.data
         assert status == 200 and renamed["title"] == "Lyon"
         assert await models.Thread.objects.filter(title="Lyon").acount() == 1
 
-        status, body = await http_alice.json("threads.delete", thread_id=first)
+        reply = await http_alice.request("threads.delete", thread_id=first)
+        status, body = reply.status_code, reply.data
         assert status == 200 and body == {}
         assert not await models.Thread.objects.filter(id=first).aexists()
         assert not await models.ThreadItem.objects.filter(thread_id=first).aexists()
 
     async def test_titles_are_bounded(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.update", thread_id=thread_id, title="x" * (MAX_TITLE_LENGTH + 1)
         )
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
         assert str(MAX_TITLE_LENGTH) in body["error"]["message"]
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.update", thread_id=thread_id, title="y" * MAX_TITLE_LENGTH
         )
+        status, body = reply.status_code, reply.data
         assert status == 200 and body["title"] == "y" * MAX_TITLE_LENGTH
 
     async def test_items_list_hides_hidden_context(self, http_alice):
@@ -232,29 +250,32 @@ class TestJsonOps:
         thread_id, _ = await start_thread(http_alice)
         answer = (await items_of(http_alice, thread_id))[1]["id"]
         for kind in ("positive", "negative"):
-            status, body = await http_alice.json(
+            reply = await http_alice.request(
                 "items.feedback", thread_id=thread_id, item_ids=[answer], kind=kind
             )
+            status, body = reply.status_code, reply.data
             assert status == 200 and body == {}
         votes = [(f.item_id, f.kind) async for f in models.Feedback.objects.all()]
         assert votes == [(answer, "negative")]
 
     async def test_feedback_for_an_unknown_item_is_a_404(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "items.feedback", thread_id=thread_id, item_ids=["msg_nope"], kind="positive"
         )
+        status, body = reply.status_code, reply.data
         assert status == 404 and body["error"]["code"] == "not_found"
 
     async def test_sync_custom_action(self, http_alice):
         thread_id, events = await start_thread(http_alice, "/widget")
         widget_id = events[-1]["item"]["id"]
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.sync_custom_action",
             thread_id=thread_id,
             item_id=widget_id,
             action={"type": "refresh", "payload": {}},
         )
+        status, body = reply.status_code, reply.data
         assert status == 200 and body["updated_item"]["id"] == widget_id
 
     @pytest.mark.parametrize(
@@ -266,7 +287,8 @@ class TestJsonOps:
         ],
     )
     async def test_ops_this_server_does_not_offer_are_a_clear_400(self, http_alice, op, params):
-        status, body = await http_alice.json(op, **params)
+        reply = await http_alice.request(op, **params)
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "unsupported_operation"
 
 
@@ -281,9 +303,10 @@ class TestThreadStatus:
         thread_id, _ = await start_thread(http_alice)
         await self.lock(thread_id, status, "Spam review")
         before = await models.ThreadItem.objects.filter(thread_id=thread_id).acount()
-        status_code, events = await http_alice.stream(
+        reply = await http_alice.request(
             "threads.add_user_message", thread_id=thread_id, input=user_input("more")
         )
+        status_code, events = reply.status_code, reply.json_events
         assert status_code == 200
         assert events == [
             {
@@ -307,24 +330,30 @@ class TestThreadStatus:
             ("threads.custom_action", {"item_id": widget_id, "action": {"type": "a"}}),
             ("threads.add_structured_input", {"item_id": widget_id, "input": {}}),
         ]:
-            status, events = await http_alice.stream(op, thread_id=thread_id, **params)
+            reply = await http_alice.request(op, thread_id=thread_id, **params)
+            status, events = reply.status_code, reply.json_events
             assert status == 200 and events[0]["type"] == "error", op
             assert events[0]["allow_retry"] is False
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.sync_custom_action",
             thread_id=thread_id,
             item_id=widget_id,
             action={"type": "a"},
         )
+        status, body = reply.status_code, reply.data
         assert status == 409 and body["error"]["code"] == "thread_locked"
         assert await models.ThreadItem.objects.filter(thread_id=thread_id).acount() == 2
 
     async def test_reading_renaming_and_deleting_a_locked_thread_still_work(self, http_alice):
         thread_id, _ = await start_thread(http_alice)
         await self.lock(thread_id, "locked")
-        assert (await http_alice.json("threads.get_by_id", thread_id=thread_id))[0] == 200
-        assert (await http_alice.json("threads.update", thread_id=thread_id, title="x"))[0] == 200
-        assert (await http_alice.json("threads.delete", thread_id=thread_id))[0] == 200
+        assert (
+            await http_alice.request("threads.get_by_id", thread_id=thread_id)
+        ).status_code == 200
+        assert (
+            await http_alice.request("threads.update", thread_id=thread_id, title="x")
+        ).status_code == 200
+        assert (await http_alice.request("threads.delete", thread_id=thread_id)).status_code == 200
 
 
 class TestSignals:
@@ -347,7 +376,7 @@ class TestSignals:
         try:
             thread_id, _ = await start_thread(http_alice)
             answer = (await items_of(http_alice, thread_id))[1]["id"]
-            await http_alice.json(
+            await http_alice.request(
                 "items.feedback", thread_id=thread_id, item_ids=[answer], kind="positive"
             )
         finally:
@@ -370,7 +399,8 @@ class TestHttpContract:
             assert response["Allow"] == "POST"
 
     async def test_signed_out_is_401(self, http_anonymous):
-        status, body = await http_anonymous.json("threads.list")
+        reply = await http_anonymous.request("threads.list")
+        status, body = reply.status_code, reply.data
         assert status == 401 and body["error"]["code"] == "not_authenticated"
 
     async def test_csrf_is_enforced_with_a_json_403(self, alice):
@@ -393,7 +423,7 @@ class TestHttpContract:
     async def test_oversized_body_is_413(self, http_alice, settings):
         settings.CHATKIT = {**settings.CHATKIT, "MAX_REQUEST_BYTES": 200}
         body = {"type": "threads.create", "params": {"input": user_input("x" * 500)}}
-        response = await http_alice.post(body)
+        response = await http_alice.raw_post(body)
         assert response.status_code == 413
         assert json.loads(response.content)["error"]["code"] == "request_too_large"
         assert await models.Thread.objects.acount() == 0
@@ -419,7 +449,7 @@ class TestHttpContract:
         ],
     )
     async def test_client_mistakes_are_400_json(self, http_alice, raw, code):
-        response = await http_alice.post(None, raw=raw)
+        response = await http_alice.raw_post(raw)
         assert response.status_code == 400
         error = json.loads(response.content)["error"]
         assert error["code"] == code and error["message"]
@@ -438,16 +468,17 @@ class TestHttpContract:
         ],
     )
     async def test_missing_thread_is_a_404_before_any_stream(self, http_alice, op, params):
-        response = await http_alice.post(
+        response = await http_alice.raw_post(
             {"type": op, "params": {"thread_id": "thr_missing", **params}}
         )
         assert response.status_code == 404 and not response.streaming
         assert json.loads(response.content)["error"]["code"] == "not_found"
 
     async def test_missing_attachment_is_a_404_before_the_thread_is_made(self, http_alice):
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "threads.create", input=user_input("x", attachments=["atc_missing"])
         )
+        status, body = reply.status_code, reply.data
         assert status == 404 and body["error"]["code"] == "not_found"
         assert await models.Thread.objects.acount() == 0
 
@@ -455,14 +486,16 @@ class TestHttpContract:
 class TestAnonymous:
     @override_settings(CHATKIT={"SERVER": "tests.servers.ScriptedServer", "ALLOW_ANONYMOUS": True})
     async def test_visitors_chat_by_session_and_only_see_their_own(self, db):
-        visitor, stranger = (ChatKitHttp(AsyncClient(enforce_csrf_checks=True)) for _ in range(2))
+        visitor, stranger = (
+            ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True)) for _ in range(2)
+        )
         thread_id, _ = await start_thread(visitor)
-        status, page = await visitor.json("threads.list")
-        assert status == 200 and [t["id"] for t in page["data"]] == [thread_id]
-        status, page = await stranger.json("threads.list")
-        assert status == 200 and page["data"] == []
-        status, _ = await stranger.json("threads.get_by_id", thread_id=thread_id)
-        assert status == 404
+        reply = await visitor.request("threads.list")
+        assert reply.status_code == 200 and [t["id"] for t in reply.data["data"]] == [thread_id]
+        reply = await stranger.request("threads.list")
+        assert reply.status_code == 200 and reply.data["data"] == []
+        reply = await stranger.request("threads.get_by_id", thread_id=thread_id)
+        assert reply.status_code == 404
         row = await models.Thread.objects.aget(id=thread_id)
         assert row.user_id is None and len(row.anonymous_key) >= 32
 
@@ -470,13 +503,13 @@ class TestAnonymous:
     async def test_answers_carry_the_owner_key_the_next_page_renders(self, db):
         # A new visitor's page had no owner key to render (there was no session yet): the
         # widget's thread memory learns it from the first answer, streamed or not.
-        visitor = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
-        created = await visitor.post(
+        visitor = ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))
+        created = await visitor.raw_post(
             {"type": "threads.create", "params": {"input": user_input("hi")}}
         )
         assert created.status_code == 200 and created.streaming
         key = created[OWNER_KEY_HEADER]
-        listed = await visitor.post({"type": "threads.list", "params": {}})
+        listed = await visitor.raw_post({"type": "threads.list", "params": {}})
         assert listed.status_code == 200 and not listed.streaming
         assert listed[OWNER_KEY_HEADER] == key
         # ...the key the tag renders for this session from now on.
@@ -485,8 +518,8 @@ class TestAnonymous:
         page_request.session = await visitor.client.asession()
         assert await sync_to_async(owner_key)(page_request) == key
         # Another visitor gets another key; a refused request tells nothing.
-        stranger = ChatKitHttp(AsyncClient(enforce_csrf_checks=True))
-        other = await stranger.post({"type": "threads.list", "params": {}})
+        stranger = ChatKitTestClient(client=AsyncClient(enforce_csrf_checks=True))
+        other = await stranger.raw_post({"type": "threads.list", "params": {}})
         assert other[OWNER_KEY_HEADER] not in ("", key)
         refused = await stranger.client.post(  # no X-CSRFToken header
             ENDPOINT,
@@ -496,7 +529,7 @@ class TestAnonymous:
         assert refused.status_code == 403 and OWNER_KEY_HEADER not in refused
 
     async def test_a_users_answers_carry_their_owner_key(self, alice, http_alice):
-        listed = await http_alice.post({"type": "threads.list", "params": {}})
+        listed = await http_alice.raw_post({"type": "threads.list", "params": {}})
         assert listed.status_code == 200
         page_request = RequestFactory().get("/")
         page_request.user = alice

@@ -1,21 +1,21 @@
 """Every protocol op issues a constant number of queries: independent of history and stream length.
 
-Sync tests drive the async view through Django's sync test client, so the view's ORM work comes
-back to this thread (asgiref's thread-sensitive mode) where the queries are captured.
+Sync tests drive the async view through the public test client under ``async_to_sync``, so the
+view's ORM work comes back to this thread (asgiref's thread-sensitive mode) where the queries are
+captured.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import CSRF_TOKEN, ENDPOINT, read_events, user_input
+from django_chatkit.testing import user_input
+from tests.conftest import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
@@ -42,22 +42,16 @@ EXPECTED = {
 
 
 class Browser:
+    """The public test client, driven from this thread: the view's thread-sensitive ORM work
+    runs here (``async_to_sync``), where ``CaptureQueriesContext`` sees it."""
+
     def __init__(self, user) -> None:
-        self.client = Client(enforce_csrf_checks=True)
-        self.client.force_login(user)
-        self.client.cookies["csrftoken"] = CSRF_TOKEN
+        self.chat = signed_in_client(user)  # signed in now, so no count includes the login
 
     def send(self, op: str, **params: Any) -> list[dict[str, Any]]:
-        response = self.client.post(
-            ENDPOINT,
-            data=json.dumps({"type": op, "params": params}),
-            content_type="application/json",
-            headers={"X-CSRFToken": CSRF_TOKEN},
-        )
-        assert response.status_code == 200, response.content
-        if response.streaming:
-            return async_to_sync(read_events)(response.streaming_content)  # type: ignore[attr-defined]
-        return [json.loads(response.content)]
+        reply = async_to_sync(self.chat.request)(op, **params)
+        assert reply.status_code == 200, reply.content
+        return reply.json_events if reply.streaming else [reply.data]
 
     def count(self, op: str, **params: Any) -> tuple[int, list[dict[str, Any]]]:
         with CaptureQueriesContext(connection) as queries:

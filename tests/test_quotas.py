@@ -21,8 +21,7 @@ from django_chatkit import models, quotas
 from django_chatkit.client_address import client_address
 from django_chatkit.context import ChatKitContext
 from django_chatkit.errors import RequestRejected, rejection_response
-from django_chatkit.testing import ChatKitResponse, ChatKitTestClient
-from django_chatkit.testing.client import parse_sse
+from django_chatkit.testing import ChatKitResponse, ChatKitTestClient, parse_sse
 from tests.processes import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)

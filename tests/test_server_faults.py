@@ -17,7 +17,7 @@ from django_chatkit.context import ChatKitContext
 from django_chatkit.errors import SERVER_FAULT
 from django_chatkit.ids import new_typed_id
 from django_chatkit.store import DjangoStore
-from tests.conftest import user_input
+from django_chatkit.testing import user_input
 from tests.factories import new_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +57,8 @@ class TestCorruptItem:
         ]:
             caplog.clear()
             with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-                status, body = await http_alice.json(op, **params)
+                reply = await http_alice.request(op, **params)
+                status, body = reply.status_code, reply.data
             assert_server_fault(status, body, "s3", "content")
             [line] = fault_logs(caplog)
             assert thread_id in line and answer["id"] in line and op in line
@@ -68,7 +69,8 @@ class TestCorruptItem:
         thread_id, (user_msg, _) = await new_thread(http_alice)
         await corrupt_item(thread_id, user_msg["id"], "garbage")
         with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-            status, body = await http_alice.json("items.list", thread_id=thread_id)
+            reply = await http_alice.request("items.list", thread_id=thread_id)
+            status, body = reply.status_code, reply.data
         assert_server_fault(status, body, "garbage")
         [line] = fault_logs(caplog)
         assert f"thread {thread_id}" in line
@@ -79,7 +81,7 @@ class TestCorruptItem:
         thread_id, (user_msg, _) = await new_thread(http_alice)
         await corrupt_item(thread_id, user_msg["id"], {**user_msg, "type": "no_such_type"})
         with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-            response = await http_alice.post(
+            response = await http_alice.raw_post(
                 {
                     "type": "threads.retry_after_item",
                     "params": {"thread_id": thread_id, "item_id": user_msg["id"]},
@@ -99,9 +101,10 @@ class TestCorruptItem:
         await corrupt_item(thread_id, answer["id"], {**answer, "created_at": "yesterday"})
         calls = len(fake_openai.requests)
         with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-            status, events = await http_alice.stream(
+            reply = await http_alice.request(
                 "threads.add_user_message", thread_id=thread_id, input=user_input("again")
             )
+            status, events = reply.status_code, reply.json_events
         assert status == 200
         assert events[-1] == {
             "type": "error",
@@ -125,7 +128,7 @@ class TestCorruptThread:
         ]:
             caplog.clear()
             with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-                response = await http_alice.post({"type": op, "params": params})
+                response = await http_alice.raw_post({"type": op, "params": params})
             assert not response.streaming, op
             assert_server_fault(response.status_code, response.json(), "not")
             [line] = fault_logs(caplog)
@@ -145,11 +148,12 @@ class TestCorruptAttachment:
         )
         thread_id, _ = await new_thread(http_alice)
         with caplog.at_level(logging.ERROR, logger="django_chatkit"):
-            status, events = await http_alice.stream(
+            reply = await http_alice.request(
                 "threads.add_user_message",
                 thread_id=thread_id,
                 input=user_input("see attached", [attachment.id]),
             )
+            status, events = reply.status_code, reply.json_events
         assert status == 200
         assert events[-1] == {
             "type": "error",
@@ -163,26 +167,30 @@ class TestCorruptAttachment:
 
 class TestClientMistakesStayClientMistakes:
     async def test_a_body_that_is_not_a_request_is_a_400_naming_the_problem(self, http_alice):
-        status, body = await http_alice.json("threads.list", limit="many")
+        reply = await http_alice.request("threads.list", limit="many")
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
         assert "params.limit" in body["error"]["message"]
 
     @override_settings(CHATKIT={"SERVER": "tests.servers.DictatingServer"})
     async def test_a_value_error_of_the_sdk_is_a_400(self, http_alice):
         # The SDK decodes the audio itself: a body that is valid JSON but not base64.
-        status, body = await http_alice.json(
+        reply = await http_alice.request(
             "input.transcribe", audio_base64="not base64!", mime_type="audio/webm"
         )
+        status, body = reply.status_code, reply.data
         assert status == 400 and body["error"]["code"] == "invalid_request"
-        ok, transcript = await http_alice.json(
+        reply = await http_alice.request(
             "input.transcribe",
             audio_base64=base64.b64encode(b"hello").decode(),
             mime_type="audio/webm",
         )
+        ok, transcript = reply.status_code, reply.data
         assert ok == 200 and transcript == {"text": "5 bytes"}
 
     async def test_a_foreign_thread_is_still_a_404(self, http_alice, http_bob):
         thread_id, _ = await new_thread(http_alice)
         await models.Thread.objects.filter(id=thread_id).aupdate(metadata=["not", "a", "dict"])
-        status, body = await http_bob.json("threads.get_by_id", thread_id=thread_id)
+        reply = await http_bob.request("threads.get_by_id", thread_id=thread_id)
+        status, body = reply.status_code, reply.data
         assert status == 404 and body["error"]["code"] == "not_found"
