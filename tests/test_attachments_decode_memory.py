@@ -143,7 +143,17 @@ def assert_answered(answer: Answer, server: LiveServer) -> None:
 @contextmanager
 def serving(kind: str, attachments: dict[str, Any], media: Path) -> Iterator[LiveServer]:
     chatkit = {"SERVER": "tests.servers.ScriptedServer", "ATTACHMENTS": attachments}
-    env = {"CHATKIT_TEST_SETTINGS": json.dumps(chatkit), "CHATKIT_TEST_MEDIA_ROOT": str(media)}
+    env = {
+        "CHATKIT_TEST_SETTINGS": json.dumps(chatkit),
+        "CHATKIT_TEST_MEDIA_ROOT": str(media),
+        # glibc raises its mmap threshold (up to 32 MB) after a large block is freed: a decoded
+        # image's pixels then come from a thread's heap arena, which keeps them after the free.
+        # The decodes run in several executor threads, so the peak RSS would count one retained
+        # arena per thread that ever decoded, not the decodes that were in memory together (one
+        # run of the one-slot test under load grew 102 MB for 1 x 45 MB at a time). A fixed
+        # threshold sends every large block to mmap, returned on free: RSS follows what is live.
+        "MALLOC_MMAP_THRESHOLD_": str(1024 * 1024),
+    }
     with live_asgi_server(kind, extra_env=env) as server:
         yield server
 
