@@ -1129,7 +1129,10 @@ def main(argv: list[str] | None = None) -> int:
         results["history"] = run_history(
             repeat=20 if args.quick else args.history_repeat, warmup=5 if args.quick else 10
         )
-        if not args.name:  # keyset_ties.md has one name
+        from benchmarks._setup import is_postgres
+
+        # keyset_ties.md has one name, and compares PostgreSQL plans.
+        if not args.name and is_postgres():
             log("keyset pages through tied created_at values: benchmarks/results/keyset_ties.md")
             from benchmarks import keyset_ties
 
