@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,21 @@ def setup(*, migrate: bool = True, verbose: bool = True) -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0, interactive=False)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def git_state() -> str:
+    """The commit the measured code is at, and whether django_chatkit/ differs from it."""
+
+    def run(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    commit = run("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = run("status", "--porcelain", "--untracked-files=no", "--", "django_chatkit")
+    return commit + (" + uncommitted changes in django_chatkit/" if dirty else "")
 
 
 def write_report(path: Path, text: str) -> None:

@@ -4,8 +4,10 @@
 
 Django's ASGI application behind ``BodyLimitMiddleware``, plus one path the harness reads,
 ``/__bench__/queries``: the number of SQL statements this process has executed so far (every
-connection, every thread), as JSON. It is answered before Django sees the request, so reading it
-costs no query.
+connection, every thread), as JSON, with the statements counted during each request Django
+finished since the ``since``-th (``?since=N``; exact per request only when one request runs at a
+time, as in the harness's sequential phases). It is answered before Django sees the request, so
+reading it costs no query and adds no request to the list.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import itertools
 import json
 import os
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.core.asgi import get_asgi_application
 
@@ -33,6 +36,8 @@ if os.environ.get("BENCH_GC_FREEZE"):
 
 _executed = itertools.count()
 _last = [0]
+# Statements counted while each request was in Django, in the order they finished.
+_per_request: list[int] = []
 
 
 def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -57,7 +62,16 @@ STATS_PATH = "/__bench__/queries"
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http" and scope["path"] == STATS_PATH:
-        body = json.dumps({"queries": _last[0], "pid": os.getpid()}).encode()
+        query = parse_qs(scope.get("query_string", b"").decode())
+        since = int(query.get("since", ["0"])[0])
+        body = json.dumps(
+            {
+                "queries": _last[0],
+                "requests": len(_per_request),
+                "per_request": _per_request[since:],
+                "pid": os.getpid(),
+            }
+        ).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -67,4 +81,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": body})
         return
-    await django_application(scope, receive, send)
+    before = _last[0]
+    try:
+        await django_application(scope, receive, send)
+    finally:
+        if scope["type"] == "http":
+            _per_request.append(_last[0] - before)

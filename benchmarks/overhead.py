@@ -245,6 +245,8 @@ class PhaseResult:
     # Token i at the client minus when the fake wrote it: how far behind the model it runs.
     lags: list[float] = field(default_factory=list, repr=False)
     harness_cpu: dict[str, float] = field(default_factory=dict)
+    # SQL statements of each turn, in order (phases run one turn at a time only).
+    queries_by_turn: list[int] | None = None
 
     def summary(self) -> dict[str, Any]:
         ms = 1000.0
@@ -264,6 +266,7 @@ class PhaseResult:
             "cpu_s": self.cpu_seconds,
             "cpu_ms_per_turn": self.cpu_seconds / self.turns * ms if self.turns else None,
             "queries_per_turn": None if self.queries is None else self.queries / self.turns,
+            "queries_by_turn": self.queries_by_turn,
             "to_upstream_ms_p50": stat(self.to_upstream),
             "to_upstream_ms_p99": stat(self.to_upstream, 99),
             "first_token_ms_p50": stat(self.first_token),
@@ -365,14 +368,19 @@ class Side:
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.connections))
 
-    async def queries(self) -> int | None:
+    async def queries(self, since: int | None = None) -> dict[str, Any] | None:
+        """The server's query counter (``benchmarks.asgi``): ``queries`` executed so far,
+        ``requests`` finished so far, and with ``since``, the statements of each request
+        finished after the ``since``-th (``per_request``)."""
         if self.app != "ours" or self.server is None:
             return None
         connection = load.Connection(*self.server.address, {})
         turn = load.Turn(marker="stats")
-        await connection.post("/__bench__/queries", b"{}", turn)
+        path = "/__bench__/queries" + ("" if since is None else f"?since={since}")
+        await connection.post(path, b"{}", turn)
         await connection.close()
-        return int(json.loads(turn.body)["queries"])
+        stats: dict[str, Any] = json.loads(turn.body)
+        return stats
 
 
 async def run_phase(
@@ -437,10 +445,16 @@ async def run_phase(
     wall = time.monotonic() - started
     cpu = server.cpu_seconds() - cpu_before
     harness = {k: v - harness_before[k] for k, v in harness_cpu(fake).items()}
-    queries_after = await side.queries()
-    queries = (
-        None if queries_before is None or queries_after is None else queries_after - queries_before
+    queries_after = await side.queries(
+        None if queries_before is None else queries_before["requests"]
     )
+    queries = per_turn = None
+    if queries_before is not None and queries_after is not None:
+        queries = int(queries_after["queries"]) - int(queries_before["queries"])
+        # One request at a time: each request's count is its own (with several in flight, the
+        # counter is shared and the per-request differences mix them).
+        if concurrency == 1:
+            per_turn = [int(n) for n in queries_after.get("per_request", [])]
     # The fake writes a request's record as it answers; wait briefly for the last ones.
     records: dict[str, dict[str, Any]] = {}
     for _ in range(50):
@@ -461,6 +475,7 @@ async def run_phase(
         sampler,
     )
     result.harness_cpu = harness
+    result.queries_by_turn = per_turn
     return result
 
 
@@ -739,6 +754,9 @@ def merge(parts: list[PhaseResult]) -> PhaseResult:
         upstream_seconds=[v for p in parts for v in p.upstream_seconds],
         lags=[v for p in parts for v in p.lags],
         rss_before=first.rss_before,
+        queries_by_turn=None
+        if any(p.queries_by_turn is None for p in parts)
+        else [n for p in parts for n in p.queries_by_turn or []],
     )
     keys = {k for p in parts for k in p.harness_cpu}
     merged.harness_cpu = {k: sum(p.harness_cpu.get(k, 0.0) for p in parts) for k in keys}
@@ -812,6 +830,19 @@ async def run_sides(
             for number, level in enumerate(sorted(cfg.levels)):
                 for name in names if number % 2 == 0 else names[::-1]:
                     await steps[name].step(level)
+            for name in names:
+                # RSS at the fixed levels as they ran, from idle and in increasing order (the
+                # capacity search that follows may run a level again, from a fuller heap):
+                # memory per open stream is the slope of the peaks.
+                out[name]["level_rss"] = [
+                    {
+                        "concurrency": level,
+                        "rss_before_mb": steps[name].results[level]["rss_before_mb"],
+                        "rss_peak_mb": steps[name].results[level]["rss_peak_mb"],
+                        "errors": steps[name].results[level]["errors"],
+                    }
+                    for level in sorted(cfg.levels)
+                ]
             for name in names:
                 capacity = await steps[name].search() if cfg.search else None
                 out[name]["load"] = steps[name].output(capacity)
