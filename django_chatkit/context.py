@@ -56,7 +56,12 @@ class Owner:
             subject = f"user:{self.user_id}"
         else:
             subject = f"anonymous:{self.anonymous_key}"
-        return salted_hmac("django_chatkit.widget.owner", subject).hexdigest()[:32]
+        # SHA-1 named explicitly: Django 6.1 deprecates the implicit default (SHA-256 from Django
+        # 2028), and a new algorithm would change every key, so browsers would forget the thread
+        # they remember. As a MAC keyed with SECRET_KEY, HMAC-SHA1 is still sound.
+        return salted_hmac("django_chatkit.widget.owner", subject, algorithm="sha1").hexdigest()[
+            :32
+        ]
 
 
 @dataclass

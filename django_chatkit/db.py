@@ -8,7 +8,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, connections, router
+from django.db.models import Model
 
 logger = logging.getLogger("django_chatkit")
 
@@ -93,3 +94,19 @@ def in_thread(
             release_connections(unpooled=before_wait)
 
     return sync_to_async(call_and_release, thread_sensitive=True)
+
+
+def upsert_options(
+    model: type[Model], unique_fields: list[str], update_fields: list[str]
+) -> dict[str, Any]:
+    """``bulk_create`` arguments that update the row ``unique_fields`` identify when it exists.
+
+    MySQL and MariaDB's ``ON DUPLICATE KEY UPDATE`` names no conflict target (it fires on any
+    unique key) and Django refuses ``unique_fields`` there; each model upserted this way has no
+    other unique key that an insert can hit (its primary key is automatic, or is the target), so
+    leaving the target out updates the same row.
+    """
+    options: dict[str, Any] = {"update_conflicts": True, "update_fields": update_fields}
+    if connections[router.db_for_write(model)].features.supports_update_conflicts_with_target:
+        options["unique_fields"] = unique_fields
+    return options

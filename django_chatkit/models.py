@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from django_chatkit.deletion import CASCADE_OWNED
 from django_chatkit.ids import new_typed_id
 
 # Responses API message ids reused as item ids are long; leave room for custom id schemes.
@@ -22,7 +23,8 @@ class OwnedModel(models.Model):
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
+        # CASCADE, also on MySQL / MariaDB: see django_chatkit.deletion.
+        on_delete=CASCADE_OWNED,
         null=True,
         blank=True,
         related_name="+",

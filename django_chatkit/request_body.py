@@ -26,22 +26,30 @@ STREAMING_OPS = frozenset(
 # NUL cannot be stored in PostgreSQL text or jsonb, and unpaired surrogates cannot be encoded
 # as UTF-8 at all: either would fail deep in the database as a server error.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# MariaDB's JSON columns refuse documents nested 32 levels deep (JSON_VALID's limit). What a
+# request carries into an item sits at least one level shallower in the item's payload (a
+# message's content two, a client tool's output one), so bodies of up to 32 levels store on
+# every database alike; no ChatKit request needs more.
+MAX_DEPTH = 32
 
 
-def _has_unstorable_text(value: Any) -> bool:
+def _storage_problem(value: Any) -> str | None:
+    """Why ``value`` could not be stored, or None."""
     # Iterative, so that a deeply nested body cannot exhaust the interpreter's stack.
-    pending = [value]
+    pending = [(value, 1)]
     while pending:
-        current = pending.pop()
+        current, depth = pending.pop()
         if isinstance(current, str):
             if _UNSTORABLE.search(current) is not None:
-                return True
-        elif isinstance(current, dict):
-            pending.extend(current.keys())
-            pending.extend(current.values())
-        elif isinstance(current, list):
-            pending.extend(current)
-    return False
+                return "Text may not contain NUL characters or unpaired surrogates."
+        elif isinstance(current, dict | list):
+            if depth > MAX_DEPTH:
+                return f"The body is nested too deeply (more than {MAX_DEPTH} levels)."
+            if isinstance(current, dict):
+                pending.extend((key, depth + 1) for key in current)
+                current = list(current.values())
+            pending.extend((child, depth + 1) for child in current)
+    return None
 
 
 def vet_body(body: bytes) -> str:
@@ -61,8 +69,7 @@ def vet_body(body: bytes) -> str:
             "unknown_operation",
             f"Unknown request type {op!r}. Known types: {', '.join(sorted(KNOWN_OPS))}.",
         )
-    if _has_unstorable_text(data):
-        raise RequestRejected(
-            400, "invalid_request", "Text may not contain NUL characters or unpaired surrogates."
-        )
+    problem = _storage_problem(data)
+    if problem is not None:
+        raise RequestRejected(400, "invalid_request", problem)
     return op

@@ -24,7 +24,7 @@ from django_chatkit import models, signals
 from django_chatkit.attachments import copies
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
-from django_chatkit.db import in_thread
+from django_chatkit.db import in_thread, upsert_options
 from django_chatkit.fake_ids import is_fake, store_type
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import (
@@ -408,9 +408,9 @@ class DjangoStore(Store[ChatKitContext]):
             # An existing item keeps its place in the thread (created_at and insertion order).
             models.ThreadItem.objects.bulk_create(
                 [models.ThreadItem(thread_id=thread_id, **item_row_values(item))],
-                update_conflicts=True,
-                unique_fields=["thread", "item_id"],
-                update_fields=["type", "text", "payload"],
+                **upsert_options(
+                    models.ThreadItem, ["thread", "item_id"], ["type", "text", "payload"]
+                ),
             )
         signals.item_saved.send(
             sender=models.ThreadItem, thread_id=thread_id, item=item, context=context
@@ -467,9 +467,7 @@ class DjangoStore(Store[ChatKitContext]):
             raise NotFoundError(f"Item(s) {missing} not found in thread {thread_id}")
         models.Feedback.objects.bulk_create(
             [models.Feedback(thread_id=thread_id, item_id=item_id, kind=kind) for item_id in found],
-            update_conflicts=True,
-            unique_fields=["thread", "item_id"],
-            update_fields=["kind", "updated_at"],
+            **upsert_options(models.Feedback, ["thread", "item_id"], ["kind", "updated_at"]),
         )
         signals.feedback_received.send(
             sender=models.Feedback,

@@ -12,12 +12,22 @@ from django.test import AsyncClient, RequestFactory, override_settings
 
 from django_chatkit import models, signals
 from django_chatkit.context import OWNER_KEY_HEADER
+from django_chatkit.request_body import MAX_DEPTH
 from django_chatkit.testing import CSRF_TOKEN, ChatKitTestClient, aiter_sse, user_input
 from django_chatkit.titles import MAX_TITLE_LENGTH
 from django_chatkit.widget import owner_key
 from tests.conftest import ENDPOINT
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def json_depth(value) -> int:
+    """Levels of nested arrays and objects, counting the outermost."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((json_depth(child) for child in value), default=0)
+    return 0
 
 
 def types_of(events):
@@ -453,6 +463,35 @@ class TestHttpContract:
         assert response.status_code == 400
         error = json.loads(response.content)["error"]
         assert error["code"] == code and error["message"]
+
+    async def test_bodies_nested_up_to_the_limit_are_stored_deeper_ones_are_400(self, http_alice):
+        """MAX_DEPTH is what every database stores: MariaDB's JSON columns refuse a document
+        nested 32 levels deep, which a deeper body's tag data would make (a 500 mid-stream)."""
+
+        def body(depth: int) -> dict[str, Any]:
+            tag: dict[str, Any] = {"type": "input_tag", "id": "t", "text": "t", "data": {"v": []}}
+            content = {**user_input("x"), "content": [tag]}
+            request = {"type": "threads.create", "params": {"input": content}}
+            innermost = tag["data"]["v"]
+            while json_depth(request) < depth:
+                innermost.append([])
+                innermost = innermost[0]
+            assert json_depth(request) == depth
+            return request
+
+        reply = await http_alice.post(body(MAX_DEPTH))
+        assert reply.status_code == 200
+        events = reply.json_events
+        assert "error" not in types_of(events), events
+        stored = await items_of(http_alice, events[0]["thread"]["id"])
+        sent_tag = body(MAX_DEPTH)["params"]["input"]["content"][0]
+        assert stored[0]["content"][0]["data"] == sent_tag["data"]
+
+        reply = await http_alice.post(body(MAX_DEPTH + 1))
+        assert reply.status_code == 400
+        error = reply.data["error"]
+        assert error["code"] == "invalid_request" and "nested too deeply" in error["message"]
+        assert await models.Thread.objects.acount() == 1
 
     @pytest.mark.parametrize(
         ("op", "params"),

@@ -29,6 +29,7 @@ from django.utils import timezone
 from django_chatkit import models
 from django_chatkit.attachments.options import Limits
 from django_chatkit.context import Owner
+from django_chatkit.db import upsert_options
 from django_chatkit.errors import RequestRejected
 
 
@@ -85,9 +86,7 @@ def _usage(owner: Owner, excluding: str | None) -> Usage:
 def _lock(owner: Owner) -> None:
     models.AttachmentOwnerLock.objects.bulk_create(
         [models.AttachmentOwnerLock(owner_key=owner_key(owner), touched_at=timezone.now())],
-        update_conflicts=True,
-        unique_fields=["owner_key"],
-        update_fields=["touched_at"],
+        **upsert_options(models.AttachmentOwnerLock, ["owner_key"], ["touched_at"]),
     )
 
 
