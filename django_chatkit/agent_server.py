@@ -25,6 +25,7 @@ from chatkit.errors import CustomStreamError
 from chatkit.types import (
     AssistantMessageContent,
     AssistantMessageItem,
+    ChatKitReq,
     SDKHiddenContextItem,
     ThreadItem,
     ThreadItemAddedEvent,
@@ -45,6 +46,7 @@ from django_chatkit.openai_client import get_openai_client
 from django_chatkit.runs import RunTracker, record_title_run
 from django_chatkit.serialization import item_text
 from django_chatkit.server import DjangoChatKitServer
+from django_chatkit.store import HISTORY_PREFETCH
 from django_chatkit.titles import TITLE_INSTRUCTIONS, clean_model_title, truncate_title
 
 logger = logging.getLogger("django_chatkit")
@@ -77,6 +79,12 @@ class AgentChatKitServer(DjangoChatKitServer):
     """The default server: an agent from ``CHATKIT["AGENT"]`` answers each turn."""
 
     converter = DjangoThreadItemConverter()
+
+    async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
+        # Every answer starts by reading the history: the user's message, stored just before,
+        # is written and the history read in one trip to the database thread.
+        context.extra[HISTORY_PREFETCH] = chatkit_settings.HISTORY_ITEMS
+        return await super().check_request(request, context)
 
     async def respond(
         self,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar
 
 from chatkit.store import NotFoundError, Store, StoreItemType
-from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
+from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata, UserMessageItem
 from django.db import IntegrityError, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, F, Func, Model, OuterRef, Q, QuerySet, Subquery, Value
@@ -25,6 +25,7 @@ from django_chatkit.attachments import copies
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.db import in_thread, upsert_options
+from django_chatkit.errors import StoredDataInvalid
 from django_chatkit.fake_ids import is_fake, store_type
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import (
@@ -48,6 +49,12 @@ _RECENT_ITEMS = "django_chatkit.recent_items"
 # changes nothing writes nothing, and one that changes a column writes just that column (so it
 # cannot undo what another request changed meanwhile, e.g. staff locking the thread mid-answer).
 _STORED_THREADS = "django_chatkit.stored_threads"
+# Set (to a number of items) by a server whose answer starts by reading the thread's newest
+# items, as the agent server reads its history: the write of the user's message then reads them
+# in the same trip to the worker thread, one hop fewer before the model call.
+HISTORY_PREFETCH = "django_chatkit.history_prefetch"
+# Thread id -> (limit, items) read that way, for load_recent_items.
+_PREFETCHED = "django_chatkit.prefetched_history"
 
 M = TypeVar("M", bound=Model)
 P = TypeVar("P", ThreadMetadata, ThreadItem)
@@ -346,7 +353,11 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, limit: int, context: ChatKitContext
     ) -> list[ThreadItem]:
         """The newest ``limit`` items, oldest first, in one query (the model's history)."""
-        items = await in_thread(self._load_recent_items)(thread_id, limit, context)
+        prefetched = context.extra.get(_PREFETCHED, {}).pop(thread_id, None)
+        if prefetched is not None and prefetched[0] == limit:
+            items: list[ThreadItem] = prefetched[1]
+        else:
+            items = await in_thread(self._load_recent_items)(thread_id, limit, context)
         # Kept for the SDK's look at the newest items that follows (see _recent_page).
         complete = len(items) < max(1, limit)
         context.extra.setdefault(_RECENT_ITEMS, {})[thread_id] = (list(items), complete)
@@ -385,7 +396,24 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, item: ThreadItem, context: ChatKitContext
     ) -> None:
         # The SDK adds continued workflow items twice: adding is an upsert too.
+        limit = context.extra.get(HISTORY_PREFETCH)
+        if isinstance(item, UserMessageItem) and isinstance(limit, int):
+            items = await in_thread(self._upsert_item_and_read_recent)(
+                thread_id, item, limit, context
+            )
+            if items is not None:
+                context.extra.setdefault(_PREFETCHED, {})[thread_id] = (limit, items)
+            return
         await in_thread(self._upsert_item)(thread_id, item, context)
+
+    def _upsert_item_and_read_recent(
+        self, thread_id: str, item: ThreadItem, limit: int, context: ChatKitContext
+    ) -> list[ThreadItem] | None:
+        self._upsert_item(thread_id, item, context)
+        try:
+            return self._load_recent_items(thread_id, limit, context)
+        except StoredDataInvalid:
+            return None  # load_recent_items reads again and reports it where the answer starts
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
         await in_thread(self._upsert_item)(thread_id, item, context)

@@ -57,3 +57,32 @@ def test_queries_per_turn_do_not_depend_on_the_number_of_tokens(alice, fake_open
         counts[words] = {"first turn": first, "later turn": later}
     print(f"\nqueries per turn: {counts}")
     assert counts[5] == counts[200] == EXPECTED_QUERIES
+
+
+@override_settings(CHATKIT=AGENT_SETTINGS)
+def test_the_history_is_read_in_the_same_trip_as_the_users_message(alice, fake_openai, monkeypatch):
+    # Each trip to the database thread before the model call is a hand-over of the GIL that a
+    # busy server makes the request wait for: the user's message and the history share one.
+    from django_chatkit import db
+    from django_chatkit import store as store_module
+
+    trips: list[str] = []
+    real_in_thread = db.in_thread
+
+    def counting_in_thread(func: Any, **options: Any) -> Any:
+        trips.append(func.__name__)
+        return real_in_thread(func, **options)
+
+    fake_openai.default_reply = lambda r: Reply(text="A title") if is_title(r) else None
+    browser = Browser(alice)
+    _, thread_id = turn_queries(browser, fake_openai, 3, None)
+    monkeypatch.setattr(store_module, "in_thread", counting_in_thread)
+    fake_openai.queue(Reply(text="Sure.", when=is_answer))
+    events = browser.send("threads.add_user_message", thread_id=thread_id, input=_input("And?"))
+    assert events[-1]["type"] == "thread.item.done"
+    assert trips.count("_upsert_item_and_read_recent") == 1, trips
+    assert "_load_recent_items" not in trips, trips
+    # What the model was sent is the history read in that trip, the new message last.
+    request = fake_openai.requests[-1]
+    assert request.last_user_text == "And?"
+    assert [m["content"] for m in request.input if m.get("role") == "user"] == ["Hello", "And?"]
