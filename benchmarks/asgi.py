@@ -4,10 +4,12 @@
 
 Django's ASGI application behind ``BodyLimitMiddleware``, plus one path the harness reads,
 ``/__bench__/queries``: the number of SQL statements this process has executed so far (every
-connection, every thread), as JSON, with the statements counted during each request Django
-finished since the ``since``-th (``?since=N``; exact per request only when one request runs at a
-time, as in the harness's sequential phases). It is answered before Django sees the request, so
-reading it costs no query and adds no request to the list.
+connection, every thread), as JSON, with the statements each request Django finished since the
+``since``-th executed (``?since=N``). A request's statements are counted through a context
+variable, which Django's tasks and asgiref's worker threads inherit from the request, so a
+request that overlaps another (the previous turn's response still closing) counts only its own.
+It is answered before Django sees the request, so reading it costs no query and adds no request
+to the list.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import gc
 import itertools
 import json
 import os
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -36,12 +39,17 @@ if os.environ.get("BENCH_GC_FREEZE"):
 
 _executed = itertools.count()
 _last = [0]
-# Statements counted while each request was in Django, in the order they finished.
+# Statements each request executed, in the order the requests finished.
 _per_request: list[int] = []
+# The counter of the request whose code runs (None outside requests).
+_request_statements: ContextVar[list[int] | None] = ContextVar("bench_request_statements")
 
 
 def _count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
     _last[0] = next(_executed) + 1
+    counter = _request_statements.get(None)
+    if counter is not None:
+        counter[0] += 1
     return execute(sql, params, many, context)
 
 
@@ -81,9 +89,11 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         )
         await send({"type": "http.response.body", "body": body})
         return
-    before = _last[0]
+    counter = [0]
+    token = _request_statements.set(counter)
     try:
         await django_application(scope, receive, send)
     finally:
+        _request_statements.reset(token)
         if scope["type"] == "http":
-            _per_request.append(_last[0] - before)
+            _per_request.append(counter[0])

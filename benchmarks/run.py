@@ -392,11 +392,13 @@ def assess(results: dict[str, Any]) -> dict[str, Target]:
     if later and first:
         constant = min(later) == max(later) and min(first) == max(first)
         spread = "" if constant else f" (min {min(later)}, max {max(later)})"
+        later_count = str(later[0]) if min(later) == max(later) else f"{min(later)}-{max(later)}"
         figures = (
-            f"{later[0] if constant else '-'} per later turn over {len(later)} turns in one thread "
+            f"{later_count} per later turn over {len(later)} turns in one thread "
             f"whose history grew by {2 * len(later)} items (the model is sent the newest "
             f"{cfg.get('history_items', 40)}){spread}, "
-            f"{first[0] if min(first) == max(first) else '-'} per first turn over {len(first)} "
+            f"{first[0] if min(first) == max(first) else f'{min(first)}-{max(first)}'} per first "
+            f"turn over {len(first)} "
             "threads"
         )
         if pinned:
