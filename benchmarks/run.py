@@ -479,7 +479,13 @@ def report(results: dict[str, Any]) -> str:
         )
         + ", `GENERATE_TITLES` off, no quotas). Baseline: `benchmarks.baseline_app` (the SDK's "
         "`ChatKitServer`, in-memory store, same agent, `Runner.run_streamed` + "
-        "`stream_agent_response`).",
+        "`stream_agent_response`). "
+        + (
+            "Both servers call `gc.freeze()` once loaded, as docs/deployment.md advises "
+            "(`--no-gc-freeze` measures without)."
+            if cfg.get("gc_freeze", False)
+            else "Neither server calls `gc.freeze()` (docs/deployment.md advises it)."
+        ),
         f"- A turn: one user message, the model streams {cfg['tokens']} tokens. Sequential "
         f"turns: {cfg['sequential_token_delay'] * 1000:.0f} ms between tokens; load: "
         f"{cfg['token_delay'] * 1000:.0f} ms between tokens ({1 / cfg['token_delay']:.0f} "
