@@ -10,6 +10,9 @@ from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 
 # What a client is told when the server fails: never what failed (that goes to the log).
 SERVER_FAULT = "The server failed to answer this request. The fault has been logged."
+# Streamed answers. The charset is said: a client that is not a browser (curl, requests, an
+# HTTP library) otherwise decodes the events' UTF-8 text as Latin-1 or ASCII.
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 
 
 class RequestRejected(Exception):
@@ -75,7 +78,7 @@ def rejection_response(exc: RequestRejected, *, streaming: bool) -> HttpResponse
         event = ErrorEvent(code="custom", message=exc.message, allow_retry=True)
         response = StreamingHttpResponse(
             _one_frame(event.model_dump_json(by_alias=True, exclude_none=True).encode()),
-            content_type="text/event-stream",
+            content_type=SSE_CONTENT_TYPE,
             headers={"Cache-Control": "no-cache"},
         )
     else:

@@ -26,6 +26,7 @@ from django_chatkit.context import (
 )
 from django_chatkit.errors import (
     SERVER_FAULT,
+    SSE_CONTENT_TYPE,
     RequestRejected,
     StoredDataInvalid,
     error_response,
@@ -147,7 +148,7 @@ class ChatKitView(View):
         if isinstance(result, StreamingResult):
             return StreamingHttpResponse(
                 cancellable(result),
-                content_type="text/event-stream",
+                content_type=SSE_CONTENT_TYPE,
                 headers={**SSE_HEADERS, **headers},
             )
         return HttpResponse(result.json, content_type="application/json", headers=headers)

@@ -295,7 +295,7 @@ def check_outcome(
         return
     assert outcome.status == 200, (where, outcome.status, outcome.body[:2000])
     if outcome.streaming:
-        assert outcome.content_type == "text/event-stream", where
+        assert outcome.content_type == "text/event-stream; charset=utf-8", where
         events = parse_sse_json(outcome.body)
         assert events, where
         errors = [e.get("code") for e in events if e["type"] == "error"]

@@ -67,7 +67,8 @@ class TestStreamingOps:
             {"type": "threads.create", "params": {"input": user_input("hi there")}}
         )
         assert response.status_code == 200
-        assert response["Content-Type"] == "text/event-stream"
+        # The charset is said: non-browser clients would decode the UTF-8 text wrongly.
+        assert response["Content-Type"] == "text/event-stream; charset=utf-8"
         assert response["Cache-Control"] == "no-cache"
         assert response["X-Accel-Buffering"] == "no"
         events = [event async for event in aiter_sse(response.streaming_content)]

@@ -93,7 +93,7 @@ class TestConcurrentTurns:
         assert all(r.answer.startswith("echo: hello") for r in answered)
         for reply in refused:
             assert reply.status_code == 200
-            assert reply.headers["Content-Type"] == "text/event-stream"
+            assert reply.headers["Content-Type"] == "text/event-stream; charset=utf-8"
             assert 1 <= int(reply.headers["Retry-After"]) <= 60
             assert refusal(reply).allow_retry is True
             assert "limit of 20 messages per minute" in message(reply)

@@ -114,7 +114,7 @@ class TestChatKitTestClient:
     async def test_a_stream_keeps_its_bytes_its_json_and_its_typed_events(self, chat) -> None:
         reply = await chat.create_thread("/words 3")
         assert reply.status_code == 200 and reply.streaming and reply.data is None
-        assert reply.headers["Content-Type"] == "text/event-stream"
+        assert reply.headers["Content-Type"] == "text/event-stream; charset=utf-8"
         assert reply.json_events == parse_sse_json(reply.content)
         assert [e["type"] for e in reply.json_events] == [e.type for e in reply.events]
         assert isinstance(reply.events[0], ThreadCreatedEvent)
