@@ -14,13 +14,15 @@ SDK_CONFORMANCE_DIR ?= .sdk-conformance
 SDK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help test sdk-conformance demo lint format clean bench
+.PHONY: help test sdk-conformance demo lint format clean bench newcomer
 
 help:
 	@echo "make test   run the test suite (SQLite; DATABASE_URL / REDIS_URL are honoured)"
 	@echo "            PYTEST_ARGS='-x -k store' passes arguments to pytest"
 	@echo "make sdk-conformance  OpenAI's own store and server tests (from the installed SDK's"
 	@echo "            sdist on PyPI) against DjangoStore, on SQLite and on SDK_DATABASE_URL"
+	@echo "make newcomer  README's Quickstart, verbatim, on a new startproject site in a new venv,"
+	@echo "            served by runserver, uvicorn and daphne, chatted with in Chromium (~2 min)"
 	@echo "make demo   migrate and serve example_project on http://$(HOST):$(PORT)/ (login demo/demo)"
 	@echo "make lint   ruff check, ruff format --check, mypy; Biome on the JavaScript (needs npm)"
 	@echo "make bench overhead against the bare SDK + history scale on PostgreSQL (~10 min);"
@@ -50,6 +52,12 @@ sdk-conformance: $(VENV)/.installed-test
 	env -u DATABASE_URL $(SDK_PYTEST) $$sdk_tests && \
 	echo "== OpenAI's SDK tests ($$sdk_tests) on PostgreSQL ($(SDK_DATABASE_URL))" && \
 	env DATABASE_URL=$(SDK_DATABASE_URL) $(SDK_PYTEST) $$sdk_tests
+
+# tests/newcomer.py: the Quickstart's snippets come from README.md itself. NEWCOMER_ARGS:
+# --python python3.13 (the new site's interpreter), --readme COPY, --keep.
+NEWCOMER_ARGS ?=
+newcomer: $(VENV)/.installed-test
+	$(BIN)/python -m tests.newcomer $(NEWCOMER_ARGS)
 
 demo: $(VENV)/.installed-example
 	$(BIN)/python manage.py migrate --noinput
