@@ -850,10 +850,16 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary(results: dict[str, Any], results_link: str = "benchmarks/results/") -> str:
+# README.md is also the package index's page, where a relative link leads nowhere.
+README_RESULTS_LINK = (
+    "https://github.com/django-chatkit/django-chatkit/blob/main/benchmarks/results/"
+)
+
+
+def summary(results: dict[str, Any], results_link: str = README_RESULTS_LINK) -> str:
     """The README's summary: every target with its verdict, and the figures against us.
 
-    ``results_link`` is the path from the summary's file to benchmarks/results/.
+    ``results_link`` is the path (or URL) from the summary's file to benchmarks/results/.
     """
     goals = assess(results)
     ours, base = results.get("ours", {}), results.get("baseline", {})
