@@ -24,7 +24,8 @@ help:
 	@echo "make newcomer  README's Quickstart, verbatim, on a new startproject site in a new venv,"
 	@echo "            served by runserver, uvicorn and daphne, chatted with in Chromium (~2 min)"
 	@echo "make demo   migrate and serve example_project on http://$(HOST):$(PORT)/ (login demo/demo)"
-	@echo "make lint   ruff check, ruff format --check, mypy; Biome on the JavaScript (needs npm)"
+	@echo "make lint   ruff check, ruff format --check, mypy; Biome on the JavaScript (needs npm);"
+	@echo "            builds the sdist and wheel into dist/: twine check, check-wheel-contents"
 	@echo "make bench overhead against the bare SDK + history scale on PostgreSQL (~10 min);"
 	@echo "            writes benchmarks/results/overhead.md and overhead.png; BENCH_ARGS=--quick"
 	@echo "make clean  remove the virtualenv, caches and build artefacts"
@@ -76,11 +77,19 @@ node_modules/.installed: package.json package-lock.json
 
 # build/ holds setuptools' copies of the sources after a wheel build (tox makes one).
 # biome ci: lint and formatting of the JavaScript (which files: biome.json), changing nothing.
+# dist/ (git-ignored, rebuilt each time): the sdist, then the wheel built from it, as pip builds
+# one, so a file the sdist leaves out is missing from the wheel too. twine check: the metadata and
+# the README as PyPI renders them; check-wheel-contents: [tool.check-wheel-contents] in
+# pyproject.toml (the wheel holds django_chatkit and every file of its tree).
 lint: $(VENV)/.installed-test $(VENV)/.installed-lint node_modules/.installed
 	$(BIN)/ruff check --extend-exclude build .
 	$(BIN)/ruff format --check --extend-exclude build .
 	$(BIN)/mypy django_chatkit tests example_project benchmarks manage.py
 	$(NODE_BIN)/biome ci
+	rm -rf dist
+	$(BIN)/python -m build --quiet --outdir dist .
+	$(BIN)/twine check --strict dist/*
+	$(BIN)/check-wheel-contents dist/*.whl
 
 clean:
 	rm -rf $(VENV) .tox build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis \

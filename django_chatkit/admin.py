@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
@@ -22,18 +24,31 @@ if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
     ThreadModelAdmin = admin.ModelAdmin[models.Thread]
     RunModelAdmin = admin.ModelAdmin[models.Run]
     FeedbackModelAdmin = admin.ModelAdmin[models.Feedback]
+    ThreadModelForm = forms.ModelForm[models.Thread]
 else:
     ThreadModelAdmin = RunModelAdmin = FeedbackModelAdmin = admin.ModelAdmin
+    ThreadModelForm = forms.ModelForm
 
 
 def owner_label(obj: models.Thread | models.Run) -> str:
     if obj.user_id is not None:
         return str(obj.user)
-    return f"anonymous {obj.anonymous_key[:8]}…"
+    return gettext("anonymous %(key)s…") % {"key": obj.anonymous_key[:8]}
+
+
+class ThreadForm(ThreadModelForm):
+    class Meta:
+        model = models.Thread
+        fields = "__all__"
+        # A title is one line (the widget's thread list shows it so); the model field is a
+        # TextField only to set no length limit, which would otherwise make it a textarea.
+        widgets = {"title": forms.TextInput(attrs={"class": "vTextField"})}
 
 
 @admin.register(models.Thread)
 class ThreadAdmin(ThreadModelAdmin):
+    form = ThreadForm
+    # __str__: the title, or "Untitled conversation" and the creation date (models.Thread).
     list_display = ("__str__", "owner", "status", "item_count", "updated_at", "created_at")
     list_filter = ("status", "created_at")
     date_hierarchy = "updated_at"
@@ -94,7 +109,10 @@ class ThreadAdmin(ThreadModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[models.Thread], status: str, reason: str
     ) -> None:
         count = queryset.update(status=status, status_reason=reason)
-        self.message_user(request, f"{count} thread(s) now {status}.", messages.SUCCESS)
+        message = ngettext(
+            "%(count)d thread set to “%(status)s”.", "%(count)d threads set to “%(status)s”.", count
+        ) % {"count": count, "status": models.ThreadStatus(status).label}
+        self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(description=_("Lock selected threads (read-only for their owner)"))
     def lock_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit.deletion import CASCADE_OWNED
@@ -82,7 +84,18 @@ class Thread(OwnedModel):
         ]
 
     def __str__(self) -> str:
-        return self.title or self.id
+        if self.title:
+            return self.title
+        # Untitled (titles are off, or not written yet): the creation date tells such threads
+        # apart in the admin's lists without reading their first message (a query per row).
+        created = self.created_at
+        if created is None:  # not saved yet
+            return gettext("Untitled conversation")
+        if timezone.is_aware(created):
+            created = timezone.localtime(created)
+        return gettext("Untitled conversation, %(created)s") % {
+            "created": formats.date_format(created, "SHORT_DATETIME_FORMAT")
+        }
 
 
 class ThreadItem(models.Model):

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -211,3 +215,26 @@ class TestLiveClients:
             timeout=30,
             describe=uvicorn.describe,
         )
+
+
+def test_the_kit_imports_without_httpx_which_only_the_live_clients_need():
+    # A subprocess: this one has imported httpx already. httpx is no dependency of the package,
+    # so an installation without it must still get the kit and its pytest fixtures.
+    code = """
+import sys
+sys.modules["httpx"] = None  # as if not installed
+import django
+django.setup()
+from django_chatkit.testing import FakeOpenAI, live_client
+try:
+    live_client("http://127.0.0.1:1")
+except ModuleNotFoundError as error:
+    print(error)
+"""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": str(root)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=root
+    )
+    assert result.returncode == 0, result.stderr
+    assert "django-openai-chatkit[testing]" in result.stdout

@@ -16,12 +16,15 @@ test must commit (pytest-django: ``transaction=True``).
 
 from __future__ import annotations
 
-from typing import Any
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.test import Client
 
 from .client import CSRF_TOKEN
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["async_live_client", "live_client"]
 
@@ -32,12 +35,28 @@ DEFAULT_TIMEOUT = 30.0
 
 def live_client(base_url: str, user: Any = None, **httpx_options: Any) -> httpx.Client:
     """An ``httpx.Client`` for ``base_url``, signed in as ``user`` (anonymous when ``None``)."""
+    _require_httpx()
+    import httpx
+
     return httpx.Client(**_options(base_url, user, httpx_options))
 
 
 def async_live_client(base_url: str, user: Any = None, **httpx_options: Any) -> httpx.AsyncClient:
     """:func:`live_client` as an ``httpx.AsyncClient``: read streams with :func:`aiter_sse`."""
+    _require_httpx()
+    import httpx
+
     return httpx.AsyncClient(**_options(base_url, user, httpx_options))
+
+
+def _require_httpx() -> None:
+    # httpx is imported in the functions, not at the top: it is no dependency of the package (the
+    # testing extra installs it), and the rest of django_chatkit.testing, its pytest fixtures
+    # included, must import without it.
+    if importlib.util.find_spec("httpx") is None:
+        raise ModuleNotFoundError(
+            'live_client needs httpx: pip install "django-openai-chatkit[testing]"', name="httpx"
+        )
 
 
 def _options(base_url: str, user: Any, options: dict[str, Any]) -> dict[str, Any]:
