@@ -49,13 +49,19 @@ def body_limit(path_info: str, content_type: str = "", origin: str = "") -> Body
     from django_chatkit.attachments.options import limits
     from django_chatkit.attachments.receiving import too_large
     from django_chatkit.attachments.views import UploadView, upload_body_limit
+    from django_chatkit.urls import DeferredView
     from django_chatkit.views import ChatKitView
 
     try:
         match = resolve(path_info)
     except Resolver404:
         return None
-    view_class = getattr(match.func, "view_class", None)
+    view = match.func
+    view_class = (
+        view.load_view_class()
+        if isinstance(view, DeferredView)
+        else getattr(view, "view_class", None)
+    )
     if not isinstance(view_class, type):
         return None
     if issubclass(view_class, ChatKitView):

@@ -1,19 +1,32 @@
-"""System checks, with stable ids (documented in docs/checks.md)."""
+"""System checks, with stable ids (documented in docs/checks.md).
+
+They import neither the ChatKit nor the Agents SDK, nor openai (seconds of imports, for every
+``manage.py`` command): the SDK is looked for on disk and in the installed packages' metadata,
+and the classes of ours that settings name by default are known here without importing their
+modules. A dotted path to the site's own code is imported, at whatever that costs.
+"""
 
 from __future__ import annotations
 
 import difflib
-import importlib
+import importlib.metadata
+import importlib.util
+import re
+import sys
 from collections.abc import Sequence
+from importlib.machinery import PathFinder
 from typing import Any
 
-from django.apps import AppConfig, apps
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.core.management import get_commands
 from django.utils.module_loading import import_string
 
 from django_chatkit.attachments.checks import attachment_setting_errors, presigned_upload_warnings
 from django_chatkit.conf import DEFAULTS, DEV_DOMAIN_KEY, DOTTED_PATH_SETTINGS
+from django_chatkit.openai_client import configured_api_key
+from django_chatkit.types import AgentConfig
 
 _POSITIVE_INTS = (
     "MAX_REQUEST_BYTES",
@@ -33,41 +46,115 @@ _OVERWRITTEN_HINT = (
     "pip install django-openai-chatkit"
 )
 _BROKEN_HINT = (
-    "The SDK is installed but fails to import; run python -c 'import chatkit.server' for the "
-    "traceback. A dependency missing or at an incompatible version is the usual cause: "
-    "pip install --force-reinstall django-openai-chatkit"
+    "Reinstall it with what it requires: pip install --force-reinstall django-openai-chatkit "
+    "(python -c 'import chatkit.server' shows what fails)."
 )
+
+
+# The SDK's distribution, and the unrelated one whose top-level 'chatkit' overwrites it.
+_SDK_DISTRIBUTION = "openai-chatkit"
+_IMPOSTOR_DISTRIBUTION = "django-chatkit"
+_SERVER_CLASS = re.compile(r"^class ChatKitServer\b", re.MULTILINE)
+_REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)")
 
 
 @register()
 def check_sdk_installed(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """The ``chatkit`` module must be OpenAI's SDK, importable, not the unrelated
-    ``django-chatkit`` app. The import's own error is shown: it is what the site must fix."""
-    try:
-        server = importlib.import_module("chatkit.server")
-    except Exception as exc:
-        overwritten = isinstance(exc, ModuleNotFoundError) and exc.name in (
-            "chatkit",
-            "chatkit.server",
-        )
-        return [
-            Error(
-                f"The OpenAI ChatKit SDK cannot be imported: {type(exc).__name__}: {exc}",
-                hint=_OVERWRITTEN_HINT if overwritten else _BROKEN_HINT,
-                id="chatkit.E001",
-            )
-        ]
-    if hasattr(server, "ChatKitServer"):
+    """The ``chatkit`` module must be OpenAI's SDK, not the unrelated ``django-chatkit`` app's,
+    with the packages it requires. Found on disk, not imported (seconds, and most of them the
+    Agents SDK's): an SDK that fails to import anyway shows it when the server starts."""
+    problem = _sdk_problem()
+    if problem is None:
         return []
-    return [
-        Error(
-            "The 'chatkit' module is not the OpenAI ChatKit SDK.",
-            hint=_OVERWRITTEN_HINT,
-            id="chatkit.E001",
+    message, hint = problem
+    return [Error(message, hint=hint, id="chatkit.E001")]
+
+
+def _sdk_problem() -> tuple[str, str] | None:
+    imported = sys.modules.get("chatkit.server")
+    if imported is not None:  # imported already (by the site's own code): it is the truth
+        if hasattr(imported, "ChatKitServer"):
+            return None
+        return "The 'chatkit' module is not the OpenAI ChatKit SDK.", _OVERWRITTEN_HINT
+    if _distribution_version(_IMPOSTOR_DISTRIBUTION) is not None:
+        return (
+            f"The package {_IMPOSTOR_DISTRIBUTION!r} (an unrelated chat app) is installed: its "
+            "'chatkit' module overwrites the OpenAI ChatKit SDK's.",
+            _OVERWRITTEN_HINT,
         )
-    ]
+    locations = _package_locations("chatkit")
+    if locations is None:
+        return (
+            "The OpenAI ChatKit SDK cannot be found: No module named 'chatkit'",
+            _OVERWRITTEN_HINT,
+        )
+    spec = PathFinder.find_spec("chatkit.server", locations)
+    if spec is None:
+        return (
+            "The OpenAI ChatKit SDK cannot be found: No module named 'chatkit.server'",
+            _OVERWRITTEN_HINT,
+        )
+    if spec.origin and spec.origin.endswith(".py"):
+        with open(spec.origin, encoding="utf-8", errors="replace") as source:
+            if not _SERVER_CLASS.search(source.read()):
+                return "The 'chatkit' module is not the OpenAI ChatKit SDK.", _OVERWRITTEN_HINT
+    unmet = _unmet_sdk_requirements()
+    if unmet:
+        return (
+            f"The OpenAI ChatKit SDK lacks packages it requires: {', '.join(unmet)}.",
+            _BROKEN_HINT,
+        )
+    return None
+
+
+def _package_locations(name: str) -> list[str] | None:
+    """Where the package ``name`` has its modules, without importing it; None if not found."""
+    module = sys.modules.get(name)
+    if module is not None:
+        return list(getattr(module, "__path__", []))
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    return list(spec.submodule_search_locations)
+
+
+def _distribution_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _unmet_sdk_requirements() -> list[str]:
+    """The SDK's unconditional requirements missing, or installed at a version it excludes
+    (compared when the ``packaging`` library is there to compare them)."""
+    try:
+        requirements = importlib.metadata.requires(_SDK_DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []  # not installed as a distribution (a source checkout): nothing to compare
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    except ImportError:
+        SpecifierSet = None  # type: ignore[assignment,misc]
+    unmet = []
+    for requirement in requirements:
+        match = None if ";" in requirement else _REQUIREMENT.fullmatch(requirement)
+        if match is None:
+            continue  # conditional (an extra, a Python version): not evaluated here
+        name, specifier = match.group(1), match.group(2).strip().strip("()")
+        version = _distribution_version(name)
+        if version is None:
+            unmet.append(f"{name} (not installed)")
+        elif specifier and SpecifierSet is not None:
+            try:
+                allowed = SpecifierSet(specifier).contains(version, prereleases=True)
+            except InvalidSpecifier:
+                continue
+            if not allowed:
+                unmet.append(f"{name}{specifier} ({version} installed)")
+    return unmet
 
 
 @register()
@@ -194,8 +281,7 @@ def _check_widget(value: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _check_agent(agent: Any) -> list[CheckMessage]:
-    from django_chatkit.agent_config import AGENT_DICT_KEYS
-
+    known_keys = AgentConfig.__optional_keys__  # agent_config's, without the Agents SDK it imports
     if isinstance(agent, str):
         return _import_errors("AGENT", [agent])
     if not isinstance(agent, dict):
@@ -208,17 +294,29 @@ def _check_agent(agent: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = [
         Error(
             f"Unknown CHATKIT['AGENT'] key {key!r}.",
-            hint=f"Known keys: {', '.join(sorted(AGENT_DICT_KEYS))}.",
+            hint=f"Known keys: {', '.join(sorted(known_keys))}.",
             id="chatkit.E007",
         )
-        for key in sorted(set(agent) - AGENT_DICT_KEYS)
+        for key in sorted(set(agent) - known_keys)
     ]
     return errors + _import_errors("AGENT tools", list(agent.get("tools", [])))
+
+
+# Our classes that settings name by default or as documented, known without importing their
+# modules (which import the SDKs): dotted path -> whether it is a DjangoChatKitServer, and an
+# AgentChatKitServer. tests/test_checks.py imports each to hold this table to the truth.
+_KNOWN_CLASSES: dict[str, tuple[bool, bool]] = {
+    "django_chatkit.agent_server.AgentChatKitServer": (True, True),
+    "django_chatkit.server.DjangoChatKitServer": (True, False),
+    "django_chatkit.attachments.store.DjangoAttachmentStore": (False, False),
+}
 
 
 def _import_errors(label: str, paths: list[Any]) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for path in paths:
+        if isinstance(path, str) and path in _KNOWN_CLASSES:
+            continue
         try:
             import_string(path)
         except Exception as exc:
@@ -232,15 +330,33 @@ def _import_errors(label: str, paths: list[Any]) -> list[CheckMessage]:
     return errors
 
 
-def _check_server_class(path: Any) -> list[CheckMessage]:
+def _subclass_of_loaded(value: Any, module: str, name: str) -> bool:
+    """Whether ``value`` subclasses ``module.name``, importing nothing: a subclass of a class
+    exists only once the class's module has been imported."""
+    loaded = sys.modules.get(module)
+    base = getattr(loaded, name, None)
+    return isinstance(value, type) and isinstance(base, type) and issubclass(value, base)
+
+
+def _server_kind(path: Any) -> tuple[bool, bool] | None:
+    """Whether ``CHATKIT["SERVER"]`` is a DjangoChatKitServer, and an AgentChatKitServer;
+    None when it does not import (chatkit.E004)."""
+    if isinstance(path, str) and path in _KNOWN_CLASSES:
+        return _KNOWN_CLASSES[path]
     try:
         server_class = import_string(path)
     except Exception:
-        return []  # reported as chatkit.E004
-    from django_chatkit.server import DjangoChatKitServer
+        return None
+    return (
+        _subclass_of_loaded(server_class, "django_chatkit.server", "DjangoChatKitServer"),
+        _subclass_of_loaded(server_class, "django_chatkit.agent_server", "AgentChatKitServer"),
+    )
 
-    if isinstance(server_class, type) and issubclass(server_class, DjangoChatKitServer):
-        return []
+
+def _check_server_class(path: Any) -> list[CheckMessage]:
+    kind = _server_kind(path)
+    if kind is None or kind[0]:
+        return []  # a server, or reported as chatkit.E004
     return [
         Error(
             f"CHATKIT['SERVER'] = {path!r} is not a subclass of DjangoChatKitServer.",
@@ -255,19 +371,50 @@ def _check_server_class(path: Any) -> list[CheckMessage]:
 def check_served_over_asgi(
     app_configs: Sequence[AppConfig] | None, **kwargs: Any
 ) -> list[CheckMessage]:
-    """Streaming needs ASGI: Django's WSGI runserver would buffer every answer whole."""
-    if getattr(settings, "ASGI_APPLICATION", None) or apps.is_installed("daphne"):
+    """Streaming needs ASGI, and in development ``runserver`` serves WSGI unless it is daphne's.
+
+    Checked with DEBUG on only: a deployed site's server (uvicorn, daphne, or a WSGI one) is
+    invisible from its settings, and the view logs a warning if a request arrives over WSGI.
+    """
+    if not settings.DEBUG:
+        return []
+    # The app whose runserver command manage.py runs: the first in INSTALLED_APPS that has one.
+    runserver = get_commands().get("runserver")
+    if runserver == "daphne":
         return []
     return [
         Warning(
-            "ChatKit streams answers, but nothing shows this site is served over ASGI: "
-            "under WSGI (including the default runserver) each answer arrives only when done.",
+            f"manage.py runserver (from {runserver}) serves WSGI: ChatKit's streamed answers "
+            "arrive only once complete.",
             hint=(
-                "Put 'daphne' first in INSTALLED_APPS and set ASGI_APPLICATION (runserver then "
-                "serves ASGI), and deploy with an ASGI server (daphne, uvicorn). Silence this "
-                "check if you already serve ASGI another way."
+                "Put 'daphne' first in INSTALLED_APPS, before django.contrib.staticfiles "
+                "(daphne's runserver then serves ASGI_APPLICATION), or develop with an ASGI "
+                "server (daphne, uvicorn) and silence this check."
             ),
             id="chatkit.W001",
+        )
+    ]
+
+
+@register()
+def check_openai_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    """The agent server answers through the OpenAI client, which refuses to exist without a key."""
+    value = getattr(settings, "CHATKIT", {})
+    if not isinstance(value, dict):
+        return []  # chatkit.E002
+    kind = _server_kind(value.get("SERVER", DEFAULTS["SERVER"]))
+    if kind is None or not kind[1] or configured_api_key():
+        return []
+    return [
+        Warning(
+            "No OpenAI API key is configured: every chat will fail (the agent server answers "
+            "through the OpenAI client, which needs one).",
+            hint=(
+                "Set the OPENAI_API_KEY environment variable, or CHATKIT['OPENAI_API_KEY']. "
+                "A server named by OPENAI_BASE_URL that needs no key still needs a value: "
+                "any placeholder, e.g. 'unused'."
+            ),
+            id="chatkit.W005",
         )
     ]
 

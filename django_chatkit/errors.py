@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from chatkit.types import ErrorEvent
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
 
 # What a client is told when the server fails: never what failed (that goes to the log).
@@ -75,6 +74,10 @@ def rejection_response(exc: RequestRejected, *, streaming: bool) -> HttpResponse
     """
     response: HttpResponseBase
     if streaming and exc.retry_after is not None:
+        # Imported here: the attachment settings' system check imports this module, and checks
+        # load no SDK.
+        from chatkit.types import ErrorEvent
+
         event = ErrorEvent(code="custom", message=exc.message, allow_retry=True)
         response = StreamingHttpResponse(
             _one_frame(event.model_dump_json(by_alias=True, exclude_none=True).encode()),

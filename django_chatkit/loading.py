@@ -32,10 +32,15 @@ def warm_up() -> None:
 
     The ChatKit server pulls in the ChatKit and Agents SDKs (about two seconds of imports) and
     the agent server builds the configured agent (its tools are imported); both are cached for
-    the life of the process. Call this in ``asgi.py`` after ``get_asgi_application()``: each
-    worker then answers its first chat as fast as the others, and what startup allocated can be
-    moved out of the garbage collector's way with ``gc.freeze()`` (docs/deployment.md).
+    the life of the process. The views, which ``django_chatkit.urls`` imports on their first
+    request only (so that system checks need no SDK), are imported too. Call this in
+    ``asgi.py`` after ``get_asgi_application()``: each worker then answers its first chat as
+    fast as the others, and what startup allocated can be moved out of the garbage collector's
+    way with ``gc.freeze()`` (docs/deployment.md).
     """
+    import django_chatkit.attachments.views
+    import django_chatkit.views  # noqa: F401
+
     server = get_server()
     from django_chatkit.agent_server import AgentChatKitServer
 

@@ -1,12 +1,63 @@
-from django.urls import path
+"""The endpoint and the attachment URLs: ``include("django_chatkit.urls")``.
 
-from django_chatkit.attachments.views import DownloadView, UploadView
-from django_chatkit.views import ChatKitView
+Their views are imported on their first request, not with this module: Django imports every
+URLconf when it runs the system checks (``manage.py check``, ``runserver``, ``migrate``), and the
+views import the ChatKit and Agents SDKs, seconds of imports that no check needs.
+:func:`django_chatkit.loading.warm_up` imports them at a server's startup.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from asgiref.sync import markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import path
+from django.utils.module_loading import import_string
+
+
+class DeferredView:
+    """``as_view()`` of the class-based view at a dotted path, imported on its first request.
+
+    It is what Django would see of ours: async, named after the view's class, exempt from the
+    CSRF middleware as the view is (tests/test_checks.py compares them). It has no
+    ``view_class`` attribute, which Django reads whenever it resolves or reverses a URL of the
+    project: :meth:`load_view_class` imports the class.
+    """
+
+    def __init__(self, view_class_path: str, *, csrf_exempt: bool) -> None:
+        self.view_class_path = view_class_path
+        self.csrf_exempt = csrf_exempt
+        self.__module__, _, self.__qualname__ = view_class_path.rpartition(".")
+        self.__name__ = self.__qualname__
+        markcoroutinefunction(self)  # Django then awaits it on the event loop, as our views
+
+    def load_view_class(self) -> type[Any]:
+        view_class: type[Any] = import_string(self.view_class_path)
+        return view_class
+
+    @cached_property
+    def _view(self) -> Any:
+        return self.load_view_class().as_view()
+
+    async def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response: HttpResponseBase = await self._view(request, *args, **kwargs)
+        return response
+
 
 app_name = "chatkit"
 
 urlpatterns = [
-    path("", ChatKitView.as_view(), name="endpoint"),
-    path("attachments/<str:attachment_id>/upload/", UploadView.as_view(), name="upload"),
-    path("attachments/<str:attachment_id>/", DownloadView.as_view(), name="download"),
+    path("", DeferredView("django_chatkit.views.ChatKitView", csrf_exempt=True), name="endpoint"),
+    path(
+        "attachments/<str:attachment_id>/upload/",
+        DeferredView("django_chatkit.attachments.views.UploadView", csrf_exempt=True),
+        name="upload",
+    ),
+    path(
+        "attachments/<str:attachment_id>/",
+        DeferredView("django_chatkit.attachments.views.DownloadView", csrf_exempt=False),
+        name="download",
+    ),
 ]

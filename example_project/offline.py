@@ -7,8 +7,10 @@ on loopback, and every item, title and Run lands in the database as with OpenAI.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from django_chatkit.testing import FakeOpenAI, RecordedRequest, Reply
+if TYPE_CHECKING:  # the fake imports the ChatKit SDK: only when the demo starts it
+    from django_chatkit.testing import FakeOpenAI, RecordedRequest, Reply
 
 GREETING = (
     "Hello! I am the offline demo model: no OPENAI_API_KEY is set, so nothing leaves this "
@@ -20,6 +22,8 @@ _fake: FakeOpenAI | None = None
 
 
 def demo_reply(request: RecordedRequest) -> Reply:
+    from django_chatkit.testing import Reply
+
     said = request.last_user_text.strip()
     if not request.stream:  # the title of a new thread
         return Reply(text=" ".join(said.split()[:5]) or "Offline demo")
@@ -34,6 +38,8 @@ def start_offline_model() -> str:
     global _fake
     if _fake is None:
         from agents import set_tracing_disabled
+
+        from django_chatkit.testing import FakeOpenAI
 
         set_tracing_disabled(True)  # the trace exporter would call api.openai.com
         _fake = FakeOpenAI(default_reply=demo_reply).start()

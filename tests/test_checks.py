@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import subprocess
 import sys
+import textwrap
 import types
 
+import openai
 import pytest
+from asgiref.sync import iscoroutinefunction
 from django.core import checks
 from django.test import override_settings
+from django.urls import resolve
+from django.utils.module_loading import import_string
 
-from django_chatkit.checks import check_sdk_installed, check_served_over_asgi, check_settings
+from django_chatkit.agent_server import AgentChatKitServer
+from django_chatkit.checks import (
+    _KNOWN_CLASSES,
+    check_openai_key,
+    check_sdk_installed,
+    check_served_over_asgi,
+    check_settings,
+)
+from django_chatkit.openai_client import get_openai_client
+from django_chatkit.server import DjangoChatKitServer
+from django_chatkit.urls import DeferredView
+from tests.live_server import REPO_ROOT
 
 GOOD = {"SERVER": "tests.servers.ScriptedServer"}
+
+
+class SiteAgentServer(AgentChatKitServer):
+    """A site's own agent server."""
 
 
 def ids(messages) -> list[str]:
@@ -32,23 +55,60 @@ def test_e001_chatkit_module_is_not_the_sdk(monkeypatch):
     assert messages[0].hint and "django-chatkit" in messages[0].hint
 
 
-class _BrokenSdk:
-    """A meta path finder under which importing the SDK fails as a missing dependency does."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name == "chatkit.server":
-            raise ImportError("cannot import name 'Annotated' from 'pydantic' (too old?)")
-        return None
-
-
-def test_e001_shows_why_the_sdk_does_not_import(monkeypatch):
+def test_e001_names_the_requirements_the_sdk_lacks(monkeypatch):
+    # Checks do not import the SDK (seconds): what would make its import fail is read from the
+    # installed packages' metadata.
     monkeypatch.delitem(sys.modules, "chatkit.server")
-    monkeypatch.setattr(sys, "meta_path", [_BrokenSdk, *sys.meta_path])
+    requires = importlib.metadata.requires
+    monkeypatch.setattr(
+        importlib.metadata,
+        "requires",
+        lambda name: (
+            ["pydantic>=99", "no-such-package-for-chatkit", "jinja2<4,>=3.1", "x; extra == 'y'"]
+            if name == "openai-chatkit"
+            else requires(name)
+        ),
+    )
     messages = check_sdk_installed(None)
     assert ids(messages) == ["chatkit.E001"]
-    assert "cannot import name 'Annotated' from 'pydantic' (too old?)" in messages[0].msg
+    assert f"pydantic>=99 ({importlib.metadata.version('pydantic')} installed)" in messages[0].msg
+    assert "no-such-package-for-chatkit (not installed)" in messages[0].msg
+    assert "jinja2" not in messages[0].msg and "'y'" not in messages[0].msg
     assert "import chatkit.server" in str(messages[0].hint)
+
+
+def test_e001_reads_the_sdk_on_disk(monkeypatch, tmp_path):
+    # A 'chatkit' package whose server module is not the SDK's, found without importing it.
+    (tmp_path / "chatkit").mkdir()
+    (tmp_path / "chatkit" / "server.py").write_text("class ChatServer:\n    pass\n")
+    impostor = types.ModuleType("chatkit")
+    impostor.__path__ = [str(tmp_path / "chatkit")]
+    monkeypatch.setitem(sys.modules, "chatkit", impostor)
+    monkeypatch.delitem(sys.modules, "chatkit.server")
+    messages = check_sdk_installed(None)
+    assert ids(messages) == ["chatkit.E001"]
+    assert messages[0].msg == "The 'chatkit' module is not the OpenAI ChatKit SDK."
+    assert "chatkit.server" not in sys.modules
+
+
+def test_e001_when_the_unrelated_package_is_installed(monkeypatch, tmp_path):
+    dist_info = tmp_path / "django_chatkit-0.3.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: django-chatkit\nVersion: 0.3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "chatkit.server")
+    messages = check_sdk_installed(None)
+    assert ids(messages) == ["chatkit.E001"]
+    assert "'django-chatkit' (an unrelated chat app) is installed" in messages[0].msg
+    assert "pip uninstall django-chatkit" in str(messages[0].hint)
+
+
+def test_e001_quiet_with_the_real_sdk_not_imported(monkeypatch):
+    monkeypatch.delitem(sys.modules, "chatkit.server")
+    assert check_sdk_installed(None) == []
+    assert "chatkit.server" not in sys.modules
 
 
 def test_e001_says_when_another_package_took_the_name(monkeypatch):
@@ -86,6 +146,7 @@ def test_e003_unknown_keys_with_a_suggestion():
         {"SERVER": "tests.servers.NoSuchServer"},
         {"SERVER": "no_such_module.Server"},
         {**GOOD, "ATTACHMENT_STORE": "tests.nowhere.Store"},
+        {"SERVER": ["not", "a", "path"]},
     ],
 )
 def test_e004_dotted_path_that_does_not_import(settings_value):
@@ -93,9 +154,22 @@ def test_e004_dotted_path_that_does_not_import(settings_value):
         assert ids(check_settings(None)) == ["chatkit.E004"]
 
 
-@override_settings(CHATKIT={"SERVER": "chatkit.store.NotFoundError"})
-def test_e005_server_must_be_a_django_chatkit_server():
-    assert ids(check_settings(None)) == ["chatkit.E005"]
+@pytest.mark.parametrize(
+    "server",
+    ["chatkit.store.NotFoundError", "django_chatkit.attachments.store.DjangoAttachmentStore"],
+)
+def test_e005_server_must_be_a_django_chatkit_server(server):
+    with override_settings(CHATKIT={"SERVER": server}):
+        assert ids(check_settings(None)) == ["chatkit.E005"]
+
+
+@pytest.mark.parametrize("path", sorted(_KNOWN_CLASSES))
+def test_the_classes_checks_know_without_importing_them_are_what_they_say(path):
+    is_server, is_agent_server = _KNOWN_CLASSES[path]
+    known = import_string(path)
+    assert isinstance(known, type)
+    assert issubclass(known, DjangoChatKitServer) == is_server
+    assert issubclass(known, AgentChatKitServer) == is_agent_server
 
 
 @pytest.mark.parametrize("value", [0, -1, "10", 2.5, True])
@@ -140,6 +214,7 @@ def test_e006_quiet_for_valid_numbers_and_unlimited_quotas():
         ({"model": "m", "temperature": 0.2}, ["chatkit.E007"]),
         (["not", "valid"], ["chatkit.E007"]),
         ({"tools": ["tests.agent_tools.no_such_tool"]}, ["chatkit.E004"]),
+        ({"tools": [{"not": "a path"}]}, ["chatkit.E004"]),
         ("tests.nowhere.agent", ["chatkit.E004"]),
     ],
 )
@@ -192,13 +267,148 @@ def test_w004_quiet_for_caches_that_increment_atomically(backend, settings):
         assert check_settings(None) == []
 
 
-def test_w001_not_served_over_asgi(settings):
-    del settings.ASGI_APPLICATION
-    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+def _installed_apps_without_daphne(settings) -> list[str]:
+    return [app for app in settings.INSTALLED_APPS if app != "daphne"]
+
+
+def test_w001_runserver_without_daphne_serves_wsgi(settings):
+    # The common mistake: ASGI_APPLICATION is set, but runserver is Django's own.
+    settings.DEBUG = True
+    settings.INSTALLED_APPS = _installed_apps_without_daphne(settings)
+    assert settings.ASGI_APPLICATION
+    messages = check_served_over_asgi(None)
+    assert ids(messages) == ["chatkit.W001"]
+    assert "runserver (from django.contrib.staticfiles) serves WSGI" in messages[0].msg
+    assert "'daphne' first in INSTALLED_APPS" in str(messages[0].hint)
+
+
+def test_w001_daphne_after_staticfiles_leaves_runserver_to_staticfiles(settings):
+    settings.DEBUG = True
+    apps = _installed_apps_without_daphne(settings)
+    apps.insert(apps.index("django.contrib.staticfiles") + 1, "daphne")
+    settings.INSTALLED_APPS = apps
     assert ids(check_served_over_asgi(None)) == ["chatkit.W001"]
 
 
-def test_w001_quiet_with_daphne_or_an_asgi_application(settings):
+def test_w001_quiet_with_daphne_first(settings):
+    settings.DEBUG = True
+    assert settings.INSTALLED_APPS[0] == "daphne"
     assert check_served_over_asgi(None) == []
-    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "daphne"]
-    assert check_served_over_asgi(None) == []  # ASGI_APPLICATION is still set
+
+
+def test_w001_quiet_in_deployment(settings):
+    # DEBUG off: served by uvicorn, daphne or gunicorn, which settings do not show (the view
+    # logs a warning when a request arrives over WSGI); ASGI_APPLICATION is not even needed.
+    settings.DEBUG = False
+    del settings.ASGI_APPLICATION
+    settings.INSTALLED_APPS = _installed_apps_without_daphne(settings)
+    assert check_served_over_asgi(None) == []
+
+
+@pytest.fixture
+def no_openai_env(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+
+
+@pytest.mark.parametrize(
+    "server",
+    [None, "django_chatkit.agent_server.AgentChatKitServer", "tests.test_checks.SiteAgentServer"],
+)
+def test_w005_agent_server_without_an_openai_key(no_openai_env, server):
+    chatkit = {} if server is None else {"SERVER": server}
+    with override_settings(CHATKIT=chatkit):
+        messages = check_openai_key(None)
+    assert ids(messages) == ["chatkit.W005"]
+    assert "OPENAI_API_KEY" in str(messages[0].hint)
+
+
+def test_w005_a_base_url_alone_is_not_enough(no_openai_env, monkeypatch):
+    # The openai client refuses to be built without a key, whatever server it talks to.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    with override_settings(CHATKIT={"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"}):
+        assert ids(check_openai_key(None)) == ["chatkit.W005"]
+        with pytest.raises(openai.OpenAIError):
+            get_openai_client()
+
+
+def test_w005_quiet_with_a_key_in_the_settings(no_openai_env):
+    with override_settings(CHATKIT={"OPENAI_API_KEY": "sk-settings"}):
+        assert check_openai_key(None) == []
+        assert get_openai_client().api_key == "sk-settings"
+
+
+def test_w005_quiet_with_a_key_in_the_environment(no_openai_env, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-environment")
+    with override_settings(CHATKIT={}):
+        assert check_openai_key(None) == []
+
+
+@pytest.mark.parametrize(
+    "chatkit",
+    [
+        GOOD,
+        {"SERVER": "django_chatkit.server.DjangoChatKitServer"},
+        {"SERVER": "tests.nowhere.Server"},  # chatkit.E004's
+        ["not", "a", "dict"],  # chatkit.E002's
+    ],
+)
+def test_w005_quiet_without_the_agent_server(no_openai_env, chatkit):
+    with override_settings(CHATKIT=chatkit):
+        assert check_openai_key(None) == []
+
+
+# The README's quickstart site: our checks must not load the SDKs (seconds for every manage.py
+# command); the demo site too. Its tool is a plain function.
+@pytest.mark.parametrize("settings_module", ["tests.bare_settings", "example_project.settings"])
+def test_checks_import_no_sdk(settings_module, tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys
+        import django
+        from django.core import checks
+        django.setup()
+        messages = checks.run_checks(include_deployment_checks=False)
+        print([message.id for message in messages])
+        print(sorted({name.split(".")[0] for name in sys.modules} & {"agents", "chatkit", "openai"}))
+        """
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings_module,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "OPENAI_API_KEY": "sk-test",
+    }
+    env.pop("REDIS_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    found, imported = done.stdout.strip().splitlines()[-2:]
+    assert found == "[]"
+    assert imported == "[]"
+
+
+@pytest.mark.parametrize(
+    ("url", "view_class_path"),
+    [
+        ("/chatkit/", "django_chatkit.views.ChatKitView"),
+        ("/chatkit/attachments/a1/upload/", "django_chatkit.attachments.views.UploadView"),
+        ("/chatkit/attachments/a1/", "django_chatkit.attachments.views.DownloadView"),
+    ],
+)
+def test_the_urlconf_imports_its_views_on_their_first_request(url, view_class_path):
+    # What the URL check imports holds no SDK; Django sees the deferred views as the real ones.
+    match = resolve(url)
+    deferred = match.func
+    assert isinstance(deferred, DeferredView)
+    real = import_string(view_class_path).as_view()
+    assert deferred.load_view_class() is real.view_class
+    assert iscoroutinefunction(deferred) and iscoroutinefunction(real)
+    assert deferred.csrf_exempt is getattr(real, "csrf_exempt", False)
+    assert match._func_path == view_class_path
