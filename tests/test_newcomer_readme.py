@@ -4,6 +4,7 @@ newcomer test (the whole of it, on a new site in a new virtualenv, is `make newc
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,9 @@ def test_install_and_serve_commands() -> None:
 def test_a_broken_marker_is_reported_with_its_line(readme: str, message: str) -> None:
     with pytest.raises(NewcomerFailure, match=message):
         extract_snippets(readme)
+
+
+def test_readme_links_work_on_the_package_index() -> None:
+    """README.md is also the page of the package index, where a relative link leads nowhere."""
+    relative = re.findall(r"\]\((?!https?://|mailto:|#)([^)\s]+)\)", README)
+    assert relative == []
