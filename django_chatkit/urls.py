@@ -16,6 +16,8 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import path
 from django.utils.module_loading import import_string
 
+from django_chatkit.bootstrap_asset import bootstrap_view  # Django only: no SDK import
+
 
 class DeferredView:
     """``as_view()`` of the class-based view at a dotted path, imported on its first request.
@@ -60,4 +62,7 @@ urlpatterns = [
         DeferredView("django_chatkit.attachments.views.DownloadView", csrf_exempt=False),
         name="download",
     ),
+    # The widget's module, here rather than only in static/: it then needs no static files
+    # setup under any server (django_chatkit/bootstrap_asset.py).
+    path("bootstrap.<str:digest>.js", bootstrap_view, name="bootstrap"),
 ]

@@ -5,7 +5,8 @@
 endpoint URL, the domain key, the attachment limits). ``chatkit_widget()`` adds what one rendering
 of the tag needs around it: element ids, the CSP nonce, the CSRF token and the owner key that
 partitions the browser's thread memory. The bootstrap module (static/django_chatkit/
-chatkit-bootstrap.js) adds the functions JSON cannot carry (``api.fetch``) and ``initialThread``.
+chatkit-bootstrap.js, served by this app's URLconf: bootstrap_asset.py) adds the functions JSON
+cannot carry (``api.fetch``) and ``initialThread``, and inserts OpenAI's script.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 from django_chatkit.attachments.options import widget_options
+from django_chatkit.bootstrap_asset import bootstrap_url
 from django_chatkit.conf import DEFAULTS, chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
 
@@ -32,8 +33,8 @@ COLOR_SCHEMES = ("light", "dark")
 RADII = ("pill", "round", "soft", "sharp")
 DENSITIES = ("compact", "normal", "spacious")
 HISTORY_KEYS = frozenset({"enabled", "showDelete", "showRename"})
-# Per-request counter of rendered widgets: numbers the element ids and renders the CDN script
-# only once (a classic script included twice would run twice and define the element twice).
+# Per-request counter of rendered widgets: numbers the element ids and renders the CDN preload
+# link only once (the bootstrap inserts OpenAI's script once per page in any case).
 _RENDERED_ATTR = "_django_chatkit_widgets"
 
 
@@ -346,7 +347,7 @@ def chatkit_widget(
         nonce=csp_nonce(request, csp_nonce_value),
         cdn_url=chatkit_settings.CDN_URL,
         include_cdn_script=number <= 1,
-        bootstrap_url=static("django_chatkit/chatkit-bootstrap.js"),
+        bootstrap_url=bootstrap_url(),
         load_timeout_ms=chatkit_settings.LOAD_TIMEOUT_MS,
         unavailable_message=gettext(
             "The chat could not be loaded: its script, from OpenAI's servers, did not arrive. "

@@ -34,7 +34,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
-ROOT_URLCONF = "tests.urls"
+# Live-server tests may serve another URLconf (tests/urls_without_static.py: no static files).
+ROOT_URLCONF = os.environ.get("CHATKIT_TEST_URLCONF", "tests.urls")
 ASGI_APPLICATION = "tests.asgi.application"
 
 DATABASES = {

@@ -3,13 +3,15 @@ against the test project served by daphne, under a strict Content-Security-Polic
 
 OpenAI's script cannot load here (no internet), so nothing tries: every request that is not for
 the live server is aborted, and the CDN URL is either answered with an empty script (the test
-page then defines a stand-in <openai-chatkit>, tests/templates/chatkit_tests/stand_in.js) or
-aborted (to see the fallback message). Everything around the real widget is ours and real: the
+page then defines a stand-in <openai-chatkit>, tests/templates/chatkit_tests/stand_in.js), or
+aborted, answered 404 or left hanging (to see the fallback message, and when it comes). Everything around the real widget is ours and real: the
 tag, the bootstrap module, the login, the session, the CSRF check and the endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -19,6 +21,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
+from django_chatkit.bootstrap_asset import bootstrap_url
 from django_chatkit.conf import DEFAULTS
 from django_chatkit.models import Thread, ThreadItem
 from django_chatkit.testing import user_input
@@ -46,6 +49,14 @@ SERVER_SETTINGS = {
     "WIDGET": {"placeholder": "Ask the test site", "disclaimer": "Tests only."},
 }
 ANONYMOUS_SETTINGS = {**SERVER_SETTINGS, "ALLOW_ANONYMOUS": True}
+# A load timeout far above the deadline a failing CDN's message must meet: only the script's
+# error event, not the timer, can show it in time.
+SLOW_TIMEOUT_MS = 10_000
+FAIL_FAST_DEADLINE_MS = 3_000
+SLOW_TIMEOUT_SETTINGS = {**SERVER_SETTINGS, "LOAD_TIMEOUT_MS": SLOW_TIMEOUT_MS}
+# How late after LOAD_TIMEOUT_MS a hanging CDN's message may come, counted from the navigation:
+# the page's parse, the module's download and a loaded machine's timers.
+TIMEOUT_MARGIN_MS = 6_000
 # The tag arguments of tests/templates/chatkit_tests/widget_page.html.
 FIRST_WIDGET = {"greeting": "Hello from the test page", "prompts": PROMPTS, "accent": "#0f766e"}
 SECOND_WIDGET = {"theme": "dark", "placeholder": "The second widget", "height": 300}
@@ -78,9 +89,21 @@ def site_settings() -> dict[str, Any]:
 
 
 @pytest.fixture
-def site(transactional_db: None, site_settings: dict[str, Any]) -> Iterator[LiveServer]:
-    extra_env = {"CHATKIT_TEST_SETTINGS": json.dumps(site_settings)}
-    with live_asgi_server("daphne", extra_env=extra_env) as server:
+def site_server() -> tuple[str, str]:
+    """The ASGI server and URLconf of the live site; a test parametrizes this name to change it."""
+    return ("daphne", "tests.urls")
+
+
+@pytest.fixture
+def site(
+    transactional_db: None, site_settings: dict[str, Any], site_server: tuple[str, str]
+) -> Iterator[LiveServer]:
+    kind, urlconf = site_server
+    extra_env = {
+        "CHATKIT_TEST_SETTINGS": json.dumps(site_settings),
+        "CHATKIT_TEST_URLCONF": urlconf,
+    }
+    with live_asgi_server(kind, extra_env=extra_env) as server:
         yield server
 
 
@@ -118,6 +141,7 @@ class Tab:
         self.elsewhere: list[str] = []
         self.console_errors: list[str] = []
         self.endpoint_requests: list[dict[str, str]] = []
+        self.cdn_requests = 0  # requests for OpenAI's script (a preload, then the script)
         page.on("console", self._console)
         page.on("request", self._request)
 
@@ -171,24 +195,46 @@ OpenTab = Callable[..., Awaitable[Tab]]
 async def open_tab(browser: Any, site: LiveServer) -> AsyncIterator[OpenTab]:
     contexts = []
 
-    async def open_tab(*, cdn: str = "empty", context: Any = None) -> Tab:
+    async def open_tab(
+        *, cdn: str = "empty", context: Any = None, module_after_cdn: bool = False
+    ) -> Tab:
+        """``cdn``: "empty" (an empty script), "blocked" (a network error), "404", or "hang"
+        (never answered). ``module_after_cdn``: the bootstrap module is only answered once the
+        page has seen OpenAI's script fail (the race a content blocker, failing that request at
+        once, wins against a module from a slower origin)."""
         if context is None:
             context = await browser.new_context()
             contexts.append(context)
         page = await context.new_page()
         tab = Tab(page, site)
+        cdn_failed = asyncio.Event()
 
         async def route(route: Any) -> None:
             url = route.request.url
             if url.startswith(site.url + "/"):
+                if module_after_cdn and url.startswith(f"{site.url}{bootstrap_url()}"):
+                    # Bounded: a page that never asks for the script still gets its module.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(cdn_failed.wait(), timeout=5)
                 await route.continue_()
-            elif url == CDN_URL and cdn == "empty":
+                return
+            if url == CDN_URL:
+                tab.cdn_requests += 1
+            if url == CDN_URL and cdn == "empty":
                 await route.fulfill(status=200, content_type="text/javascript", body="")
+            elif url == CDN_URL and cdn == "404":
+                await route.fulfill(status=404, content_type="text/plain", body="Not Found")
+            elif url == CDN_URL and cdn == "hang":
+                pass  # neither answered nor failed: the request stays pending until the tab closes
             else:
                 if url != CDN_URL:
                     tab.elsewhere.append(url)
                 await route.abort()
 
+        if module_after_cdn:
+            # Called by the test page once an element of OpenAI's script (the tag's preload link,
+            # or a <script>) has dispatched its error event: the page has seen it fail.
+            await page.expose_function("chatkitCdnFailed", cdn_failed.set)
         await page.route("**/*", route)
         return tab
 
@@ -215,7 +261,18 @@ async def test_widget_talks_to_the_real_endpoint_through_the_supplied_fetch(
     ], second
     assert first[0]["options"]["api"]["domainKey"] == "domain_pk_browser_tests"
     assert "initialThread" not in first[0]["options"]  # nothing remembered yet
+    # OpenAI's script is included once for the two widgets: preloaded by the tag, inserted by
+    # the bootstrap with the page's nonce.
+    assert await page.locator("link[data-chatkit-cdn]").count() == 1
     assert await page.locator("script[data-chatkit-cdn]").count() == 1
+    assert await page.evaluate(
+        """() => {
+            const cdn = document.querySelector('script[data-chatkit-cdn]');
+            const module = document.querySelector('script[type=module]');
+            return cdn.src === cdn.ownerDocument.querySelector('link[data-chatkit-cdn]').href
+                && cdn.nonce !== '' && cdn.nonce === module.nonce;
+        }"""
+    )
     assert await page.evaluate("document.getElementById('chatkit-1').style.height") == "600px"
     assert await page.evaluate("document.getElementById('second').style.height") == "300px"
     # The stand-in drew itself inside the element (this is what the screenshot shows).
@@ -376,18 +433,21 @@ async def test_the_current_thread_is_remembered_per_user_across_visits(
 async def test_a_second_copy_of_the_module_by_another_url_starts_no_widget_twice(
     open_tab: OpenTab, site: LiveServer, dana: Any
 ) -> None:
-    # The page loads the bootstrap as the tag renders it and again as ...?v=2 (a hashed name or a
-    # site's own import does the same): two module instances, which share only the page.
+    # The page loads the bootstrap as the tag renders it (/chatkit/bootstrap.<hash>.js) and again
+    # from static files, as ...?v=2 (a site's own import of a hashed static name does the same):
+    # two module instances, which share only the page.
     tab = await open_tab()
     await tab.sign_in("dana", "dana-pw", query="?second_copy=1")
     page = tab.page
     await page.wait_for_function("window.secondCopyLoaded === true")
     loaded = await page.evaluate(
         """performance.getEntriesByType('resource').map((entry) => entry.name)
-            .filter((name) => name.includes('chatkit-bootstrap.js'))"""
+            .filter((name) => name.includes('bootstrap'))"""
     )
-    bootstrap = f"{site.url}/static/django_chatkit/chatkit-bootstrap.js"
-    assert sorted(loaded) == [bootstrap, f"{bootstrap}?v=2"], loaded
+    assert sorted(loaded) == [
+        f"{site.url}{bootstrap_url()}",  # the tag's
+        f"{site.url}/static/django_chatkit/chatkit-bootstrap.js?v=2",  # the site's own import
+    ], loaded
 
     # The second copy ran its own startChatKit() on load and once more when the page called it,
     # after the first copy had started both widgets: each widget was still started once.
@@ -452,3 +512,93 @@ async def test_an_anonymous_visitors_first_thread_is_remembered_from_the_first_p
     assert tab.console_errors == [], tab.console_errors
     assert await tab.csp_violations() == []
     assert tab.elsewhere == []
+
+
+async def unavailable_events(tab: Tab, timeout_ms: float) -> list[dict[str, Any]]:
+    """The chatkit:unavailable events of the page's two widgets, once both came."""
+    await tab.page.wait_for_function(
+        """() => (window.siteEvents || [])
+            .filter((event) => event.type === 'chatkit:unavailable').length >= 2""",
+        timeout=timeout_ms,
+    )
+    return [e for e in await tab.site_events() if e["type"] == "chatkit:unavailable"]
+
+
+@pytest.mark.parametrize("site_settings", [SLOW_TIMEOUT_SETTINGS])
+@pytest.mark.parametrize("cdn", ["blocked", "404"])
+async def test_a_failing_cdn_shows_the_message_at_once_not_after_the_load_timeout(
+    open_tab: OpenTab, site: LiveServer, cdn: str
+) -> None:
+    # A network error, or an HTTP error, of OpenAI's script: however fast it fails, the
+    # bootstrap hears of it (the script is inserted after its error listener). Here it fails
+    # before the module has even arrived, the order in which the error used to go unheard.
+    tab = await open_tab(cdn=cdn, module_after_cdn=True)
+    page = tab.page
+    await page.goto(f"{site.url}{PUBLIC_PAGE}?stand_in=0", wait_until="commit")
+    # Waits for the timer too, so that a late message fails the assertion below, which says when.
+    unavailable = await unavailable_events(tab, SLOW_TIMEOUT_MS + TIMEOUT_MARGIN_MS)
+    assert sorted(e["target"] for e in unavailable) == ["chatkit-1", "second"], unavailable
+    assert {e["detail"]["reason"] for e in unavailable} == {"error"}, unavailable
+    # Counted from the navigation to the page (event.timeStamp).
+    assert max(e["time"] for e in unavailable) < FAIL_FAST_DEADLINE_MS, unavailable
+    assert await page.get_attribute("#chatkit-1", "data-chatkit-load-timeout") == str(
+        SLOW_TIMEOUT_MS
+    )
+    notes = page.locator(".django-chatkit-unavailable")
+    assert await notes.count() == 2
+    assert await notes.nth(0).is_visible()
+    assert await page.locator("#chatkit-1").is_hidden()
+    assert tab.cdn_requests >= 1
+    assert await page.locator("script[data-chatkit-cdn]").count() == 1
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+
+
+async def test_a_hanging_cdn_shows_the_message_after_the_load_timeout(
+    open_tab: OpenTab, site: LiveServer
+) -> None:
+    tab = await open_tab(cdn="hang")
+    page = tab.page
+    await page.goto(f"{site.url}{PUBLIC_PAGE}?stand_in=0", wait_until="commit")
+    unavailable = await unavailable_events(tab, LOAD_TIMEOUT_MS + 2 * TIMEOUT_MARGIN_MS)
+    assert sorted(e["target"] for e in unavailable) == ["chatkit-1", "second"], unavailable
+    assert {e["detail"]["reason"] for e in unavailable} == {"timeout"}, unavailable
+    # Not before the timeout (the timer starts after the navigation), and not long after it.
+    for event in unavailable:
+        assert LOAD_TIMEOUT_MS <= event["time"] <= LOAD_TIMEOUT_MS + TIMEOUT_MARGIN_MS, unavailable
+    # The script's request was made and is still pending: the timer, not an error, decided.
+    assert tab.cdn_requests >= 1
+    assert await page.evaluate("customElements.get('openai-chatkit')") is None
+    assert await page.locator(".django-chatkit-unavailable").count() == 2
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+
+
+@pytest.mark.parametrize("site_server", [("uvicorn", "tests.urls_without_static")])
+async def test_the_widget_starts_under_bare_uvicorn_without_any_static_files(
+    open_tab: OpenTab, site: LiveServer
+) -> None:
+    # uvicorn with the application alone: no runserver, no collectstatic, no WhiteNoise, and
+    # no static files route. The tag's module comes from the app's own URL.
+    tab = await open_tab()
+    page = tab.page
+    await page.goto(f"{site.url}{PUBLIC_PAGE}")
+    first = await tab.set_options_calls("chatkit-1")
+    assert first == [
+        {"options": expected_options(site, **FIRST_WIDGET), "fetchIsFunction": True}
+    ], first
+    second = await tab.set_options_calls("second")
+    assert len(second) == 1
+    loaded = await page.evaluate(
+        """performance.getEntriesByType('resource').map((entry) => entry.name)
+            .filter((name) => name.includes('bootstrap'))"""
+    )
+    assert loaded == [f"{site.url}{bootstrap_url()}"], loaded
+    assert tab.console_errors == [], tab.console_errors
+    assert await tab.csp_violations() == []
+    assert tab.elsewhere == []
+    # ...where the static URL the tag used to render is a 404.
+    status = await page.evaluate(
+        "fetch('/static/django_chatkit/chatkit-bootstrap.js').then((r) => r.status)"
+    )
+    assert status == 404

@@ -17,6 +17,7 @@ from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 from django.utils.translation import gettext_lazy
 
+from django_chatkit.bootstrap_asset import bootstrap_url
 from django_chatkit.checks import check_domain_key, check_settings
 from django_chatkit.conf import DEFAULTS, DEV_DOMAIN_KEY, chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY
@@ -35,11 +36,13 @@ HOSTILE = """</script><script>alert("x")</script><!-- ' " & \u2028 end"""
 
 
 class Page(HTMLParser):
-    """The parts of a rendered page the tests look at: script tags, chatkit elements, JSON."""
+    """The parts of a rendered page the tests look at: script and link tags, chatkit elements,
+    JSON."""
 
     def __init__(self, html: str) -> None:
         super().__init__(convert_charrefs=True)
         self.scripts: list[dict[str, str | None]] = []
+        self.links: list[dict[str, str | None]] = []
         self.elements: list[dict[str, str | None]] = []
         self.json: dict[str, Any] = {}
         self.attribute_names: set[str] = set()
@@ -53,6 +56,8 @@ class Page(HTMLParser):
             self.scripts.append(attributes)
             if attributes.get("type") == "application/json":
                 self._json_id = attributes["id"]
+        elif tag == "link":
+            self.links.append(attributes)
         elif tag == "openai-chatkit":
             self.elements.append(attributes)
 
@@ -250,14 +255,16 @@ def test_invalid_values_are_refused_with_their_name(name, value):
 # --- the rendered tag ------------------------------------------------------------------------
 
 
-def test_the_tag_renders_the_cdn_script_the_element_the_options_and_the_bootstrap(alice):
+def test_the_tag_renders_the_cdn_preload_the_element_the_options_and_the_bootstrap(alice):
     html = render('{% chatkit greeting="Hello" height=480 %}', make_request(alice))
     page = Page(html)
-    cdn, options_block, bootstrap = page.scripts
-    assert cdn["src"] == CDN
-    assert "async" in cdn
+    # OpenAI's script is preloaded, not run: the bootstrap inserts it once it listens for its
+    # failure (a <script async> could fail before the module ran, unseen).
+    assert page.links == [{"rel": "preload", "href": CDN, "as": "script", "data-chatkit-cdn": None}]
+    options_block, bootstrap = page.scripts
     assert options_block == {"id": "chatkit-1-options", "type": "application/json"}
-    assert bootstrap == {"type": "module", "src": "/static/django_chatkit/chatkit-bootstrap.js"}
+    assert bootstrap == {"type": "module", "src": bootstrap_url()}
+    assert bootstrap_url().startswith("/chatkit/bootstrap.")
     [element] = page.elements
     assert element["id"] == "chatkit-1"
     assert element["data-chatkit-options"] == "chatkit-1-options"
@@ -283,7 +290,7 @@ def test_hostile_text_stays_data(alice):
     assert "</script><script>" not in html
     assert 'alert("x")' not in html
     page = Page(html)
-    assert [s.get("type") for s in page.scripts] == [None, "application/json", "module"]
+    assert [s.get("type") for s in page.scripts] == ["application/json", "module"]
     options = page.json["chatkit-1-options"]
     assert options["startScreen"]["greeting"] == HOSTILE
     assert options["startScreen"]["prompts"] == [{"label": HOSTILE, "prompt": HOSTILE}]
@@ -305,7 +312,8 @@ def test_several_widgets_on_one_page_get_their_own_ids_and_one_cdn_script():
     assert [e["id"] for e in page.elements] == ["chatkit-1", "chatkit-2", "support"]
     assert [e["data-chatkit-options"] for e in page.elements] == list(page.json)
     assert list(page.json) == ["chatkit-1-options", "chatkit-2-options", "support-options"]
-    assert [s.get("src") for s in page.scripts].count(CDN) == 1
+    assert [link["href"] for link in page.links] == [CDN]
+    assert CDN not in [s.get("src") for s in page.scripts]
     # The module is deduplicated by the browser: it starts every element once.
     modules = [s for s in page.scripts if s.get("type") == "module"]
     assert len(modules) == 3 and len({m["src"] for m in modules}) == 1
@@ -319,13 +327,13 @@ def test_without_a_request_the_tag_still_renders_a_widget_without_memory():
     assert str(element["id"]).startswith("chatkit-")
     assert element["data-chatkit-owner"] == ""
     assert element["data-chatkit-csrf-token"] == ""
-    assert [s.get("src") for s in page.scripts].count(CDN) == 1
+    assert [link["href"] for link in page.links] == [CDN]
 
 
 def test_the_cdn_url_is_a_setting():
     with override_settings(CHATKIT={**BASE, "CDN_URL": "https://cdn.example.com/chatkit.js"}):
         page = Page(render("{% chatkit %}"))
-    assert page.scripts[0]["src"] == "https://cdn.example.com/chatkit.js"
+    assert page.links[0]["href"] == "https://cdn.example.com/chatkit.js"
 
 
 def test_remember_thread_off_is_rendered():
@@ -365,8 +373,11 @@ def test_our_scripts_carry_the_requests_csp_nonce(request_attributes, context, e
     request = make_request(**request_attributes)
     page = Page(render("{% chatkit %}{% chatkit %}", request, **context))
     executable = [s for s in page.scripts if s.get("type") != "application/json"]
-    assert len(executable) == 3
+    assert len(executable) == 2
     assert all(s.get("nonce") == expected for s in executable), executable
+    # The preload link carries it too: the bootstrap copies it onto OpenAI's script.
+    [link] = page.links
+    assert link.get("nonce") == expected
 
 
 def test_csp_nonce_prefers_the_template_context():

@@ -1,8 +1,9 @@
 // django_chatkit: connects each <openai-chatkit> rendered by {% chatkit %} to the Django endpoint.
 //
 // A plain ES module, no build step. For every element it:
-// - waits for OpenAI's script to define the element, and shows a readable message in its place
-//   if that script does not arrive in time (blocked, offline);
+// - loads OpenAI's script (once per page), waits for it to define the element, and shows a
+//   readable message in its place at once if that script fails to load (blocked, offline, an
+//   HTTP error), or if it has not arrived after the load timeout (a request that hangs);
 // - calls setOptions once with the options the server rendered (a JSON data block), plus an
 //   api.fetch that sends the session cookie and Django's CSRF token, plus initialThread;
 // - remembers the user's current thread in localStorage, keyed by an owner key the server
@@ -37,6 +38,9 @@ const OWNER_HEADER = 'X-ChatKit-Owner';
 // property rather than an attribute, because an attribute is copied with the HTML (cloneNode,
 // htmx's history snapshots), and the copy, a new element, would then never start.
 const STARTED = Symbol.for('django_chatkit.started');
+// Set on OpenAI's script element once it failed to load, for widgets started after that (htmx);
+// on the element for the same reason as STARTED.
+const CDN_FAILED = Symbol.for('django_chatkit.cdnFailed');
 
 function emit(element, type, detail) {
   element.dispatchEvent(new CustomEvent(type, { bubbles: true, detail }));
@@ -152,6 +156,35 @@ function hideUnavailable(element) {
   }
 }
 
+// OpenAI's script, inserted here rather than rendered as a <script> by the tag, so that the
+// listener for its failure is attached before its request can fail. Rendered `async` before
+// this (deferred) module, it could fail before the module ran: the error event was missed and
+// the message waited for the timeout. Rendered `defer` after the module it would be in order,
+// but it would then hold back DOMContentLoaded, and every deferred or module script after it,
+// for as long as OpenAI's CDN takes: a CDN that hangs would hang the site's own scripts. The
+// tag renders <link rel="preload" data-chatkit-cdn> instead, which starts the download as
+// early as a <script> would, and carries the URL and the CSP nonce for the script made here.
+// One script per page, whichever copy of this module (or the site) put it there first.
+function cdnScript() {
+  const existing = document.querySelector('script[data-chatkit-cdn]');
+  if (existing) {
+    return existing;
+  }
+  const link = document.querySelector('link[data-chatkit-cdn]');
+  if (!link) {
+    return null; // the site loads OpenAI's script itself
+  }
+  const script = document.createElement('script');
+  script.src = link.href;
+  script.nonce = link.nonce; // the property: browsers hide the nonce attribute's value
+  script.dataset.chatkitCdn = '';
+  script.addEventListener('error', () => {
+    script[CDN_FAILED] = true;
+  });
+  (document.head ?? document.documentElement).append(script);
+  return script;
+}
+
 function relayEvents(element) {
   for (const [chatkitName, domName] of Object.entries(RELAYED_EVENTS)) {
     element.addEventListener(chatkitName, (event) => emit(element, domName, event.detail));
@@ -174,9 +207,15 @@ async function start(element) {
 
   const timeout = Number(element.dataset.chatkitLoadTimeout) || DEFAULT_TIMEOUT_MS;
   const timer = window.setTimeout(() => showUnavailable(element, 'timeout'), timeout);
-  // Fails fast when the script's request fails while we listen; the timer covers the rest.
-  const cdnScript = document.querySelector('script[data-chatkit-cdn]');
-  cdnScript?.addEventListener('error', () => showUnavailable(element, 'error'));
+  // Fails fast when the script's request fails (an error event is never dispatched during
+  // the synchronous code that inserts the script, so this listener is in time); the timer
+  // covers a request that hangs.
+  const script = cdnScript();
+  if (script?.[CDN_FAILED]) {
+    showUnavailable(element, 'error');
+  } else {
+    script?.addEventListener('error', () => showUnavailable(element, 'error'));
+  }
 
   await customElements.whenDefined('openai-chatkit');
   window.clearTimeout(timer);
