@@ -143,7 +143,11 @@ class Site:
         self.fake = fake
         self.log_dir = workdir / "logs"
         self.log_dir.mkdir()
-        subprocess.run([python, "-m", "venv", str(self.venv)], check=True)
+        created = subprocess.run(
+            [python, "-m", "venv", str(self.venv)], capture_output=True, text=True
+        )
+        if created.returncode != 0:
+            raise NewcomerFailure(f"`{python} -m venv` failed: {created.stderr or created.stdout}")
         self.run(["python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"], self.workdir)
 
     def environment(self) -> dict[str, str]:
@@ -280,20 +284,34 @@ def chat_in_browser(browser: Any, url: str, answer: str) -> dict[str, Any]:
         else:
             route.abort()
 
+    failed_pages: list[str] = []
+
     def response(response: Any) -> None:
         if "bootstrap" in response.url and response.url.endswith(".js"):
             bootstrap_statuses.append((response.url, response.status))
+        if response.request.resource_type == "document" and response.status >= 400:
+            failed_pages.append(f"{response.status} for {response.request.method} {response.url}")
+
+    def pages_ok(step: str) -> None:
+        if failed_pages:
+            raise NewcomerFailure(f"{step}: the site answered {'; '.join(failed_pages)}")
 
     page.route("**/*", route)
     page.on("response", response)
     try:
         page.goto(url + "/")
-        page.click("text=Sign in")
+        pages_ok("the chat page, signed out")
+        page.click("a:has-text('Sign in')")
+        page.wait_for_load_state("load")
+        pages_ok("the sign-in link")
         page.fill("input[name=username]", USERNAME)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
+        page.wait_for_load_state("load")
+        pages_ok("signing in")
         page.wait_for_url(url + "/")
         page.wait_for_load_state("load")  # after every script of the page, modules included
+        pages_ok("the chat page, signed in")
         if not any(status == 200 for _, status in bootstrap_statuses):
             raise NewcomerFailure(
                 f"the widget's bootstrap module did not load: {bootstrap_statuses}"
