@@ -54,7 +54,24 @@ class Thread(OwnedModel):
     status = models.CharField(
         _("status"), max_length=16, choices=ThreadStatus.choices, default=ThreadStatus.ACTIVE
     )
-    status_reason = models.TextField(_("status reason"), blank=True, default="")
+    # What the owner is told when the thread refuses a message (locked / closed): public.
+    status_reason = models.TextField(
+        _("message to the user"),
+        blank=True,
+        default="",
+        help_text=_("Shown to the thread's owner when it refuses a new message."),
+    )
+    # Why a moderator locked or closed it: staff only, never sent to the client.
+    moderator_note = models.TextField(
+        _("internal note"),
+        blank=True,
+        default="",
+        help_text=_("For staff only: never shown to the thread's owner."),
+    )
+    # On legal hold: the owner can neither delete nor rename it, and no purge removes it.
+    legal_hold = models.BooleanField(_("legal hold"), default=False)
+    # The owner deleted it while on hold: hidden from them, kept for staff.
+    deleted_by_owner_at = models.DateTimeField(_("deleted by owner at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
     updated_at = models.DateTimeField(_("updated at"))
     allowed_image_domains = models.JSONField(null=True, blank=True)
@@ -74,6 +91,15 @@ class Thread(OwnedModel):
                 condition=Q(user__isnull=True),
             ),
             models.Index(fields=["status", "updated_at"], name="chatkit_thread_status"),
+            # The admin's changelist, newest activity first, and its legal hold filter.
+            models.Index(fields=["updated_at", "id"], name="chatkit_thread_activity"),
+            models.Index(
+                fields=["updated_at"], name="chatkit_thread_held", condition=Q(legal_hold=True)
+            ),
+        ]
+        permissions = [
+            ("moderate_thread", _("Can lock, close, reopen and put on legal hold")),
+            ("export_thread", _("Can export threads")),
         ]
         constraints = [
             models.CheckConstraint(
@@ -225,6 +251,17 @@ class Feedback(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=FeedbackKind.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The review queue: a moderator marks a vote reviewed, with a note for other staff.
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reviewed by"),
+    )
+    review_note = models.TextField(_("review note"), blank=True, default="")
 
     class Meta:
         verbose_name = _("feedback")

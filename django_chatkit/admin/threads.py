@@ -1,39 +1,19 @@
-"""Review in the Django admin: threads with their transcript, runs and feedback.
-
-Moderation beyond lock / close / reopen (live view, take-over, export, purge) is left to later
-work; these screens are read-mostly so staff cannot corrupt a conversation by hand.
-"""
+"""The threads admin: the changelist, the transcript on each thread's page, moderation."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from django_chatkit import models
+from django_chatkit.admin.common import ThreadModelAdmin, ThreadModelForm, owner_label
 
 TRANSCRIPT_ITEMS = 200
-
-if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
-    ThreadModelAdmin = admin.ModelAdmin[models.Thread]
-    RunModelAdmin = admin.ModelAdmin[models.Run]
-    FeedbackModelAdmin = admin.ModelAdmin[models.Feedback]
-    ThreadModelForm = forms.ModelForm[models.Thread]
-else:
-    ThreadModelAdmin = RunModelAdmin = FeedbackModelAdmin = admin.ModelAdmin
-    ThreadModelForm = forms.ModelForm
-
-
-def owner_label(obj: models.Thread | models.Run) -> str:
-    if obj.user_id is not None:
-        return str(obj.user)
-    return gettext("anonymous %(key)s…") % {"key": obj.anonymous_key[:8]}
 
 
 class ThreadForm(ThreadModelForm):
@@ -127,48 +107,4 @@ class ThreadAdmin(ThreadModelAdmin):
         self._set_status(request, queryset, models.ThreadStatus.ACTIVE, "")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-
-@admin.register(models.Run)
-class RunAdmin(RunModelAdmin):
-    list_display = (
-        "started_at",
-        "thread",
-        "kind",
-        "model",
-        "status",
-        "error_code",
-        "input_tokens",
-        "output_tokens",
-        "first_token_ms",
-    )
-    list_filter = ("status", "kind", "model", "started_at")
-    search_fields = ("thread__id", "thread__title", "user__username", "response_id")
-    list_select_related = ("thread",)
-
-    @admin.display(description=_("first token (ms)"))
-    def first_token_ms(self, obj: models.Run) -> int | None:
-        if obj.first_token_at is None:
-            return None
-        return int((obj.first_token_at - obj.started_at).total_seconds() * 1000)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(models.Feedback)
-class FeedbackAdmin(FeedbackModelAdmin):
-    list_display = ("updated_at", "kind", "thread", "item_id")
-    list_filter = ("kind", "updated_at")
-    search_fields = ("thread__id", "thread__title", "item_id")
-    list_select_related = ("thread",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -1,0 +1,9 @@
+"""Review and moderation in the Django admin (one module per screen).
+
+Staff read conversations here; nothing that was said can be edited. Importing this package
+registers every ModelAdmin (Django's admin autodiscovery imports ``django_chatkit.admin``).
+"""
+
+from django_chatkit.admin import feedback, runs, threads
+
+__all__ = ["feedback", "runs", "threads"]

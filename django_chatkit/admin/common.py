@@ -1,0 +1,28 @@
+"""What the admin modules share: type aliases for the generic admin classes, owner labels."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext
+
+from django_chatkit import models
+
+if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
+    ThreadModelAdmin = admin.ModelAdmin[models.Thread]
+    RunModelAdmin = admin.ModelAdmin[models.Run]
+    FeedbackModelAdmin = admin.ModelAdmin[models.Feedback]
+    AttachmentModelAdmin = admin.ModelAdmin[models.Attachment]
+    ThreadModelForm = forms.ModelForm[models.Thread]
+    FeedbackModelForm = forms.ModelForm[models.Feedback]
+else:
+    ThreadModelAdmin = RunModelAdmin = FeedbackModelAdmin = AttachmentModelAdmin = admin.ModelAdmin
+    ThreadModelForm = FeedbackModelForm = forms.ModelForm
+
+
+def owner_label(obj: models.Thread | models.Run | models.Attachment) -> str:
+    if obj.user_id is not None:
+        return str(obj.user)
+    return gettext("anonymous %(key)s…") % {"key": obj.anonymous_key[:8]}
