@@ -1,42 +1,132 @@
-"""The runs admin: one row per model call, read-only."""
+"""The runs admin: one row per model call, read-only, failures first, linked with threads.
+
+Each run links to its thread's page; ``runs_url`` gives a thread's page the way back (the list
+of that thread's runs).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import RunModelAdmin
+from django_chatkit.admin.common import RunModelAdmin, owner_label
+from django_chatkit.admin.links import QUEUES_CSS, thread_link
+
+# The query parameter Django's admin filters a foreign key by (an allowed lookup).
+THREAD_PARAMETER = "thread__id__exact"
+ERROR_EXCERPT_CHARS = 120
+
+
+def runs_url(thread_id: str) -> str:
+    """The runs changelist showing only ``thread_id``'s runs (failures first, then newest)."""
+    query = urlencode({THREAD_PARAMETER: thread_id})
+    return reverse("admin:django_chatkit_run_changelist") + "?" + query
+
+
+def _milliseconds(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None:
+        return None
+    return int((end - start).total_seconds() * 1000)
 
 
 @admin.register(models.Run)
 class RunAdmin(RunModelAdmin):
     list_display = (
         "started_at",
-        "thread",
+        "status_badge",
+        "thread_page",
+        "owner",
+        "kind",
+        "model",
+        "latency_ms",
+        "first_token_ms",
+        "input_tokens",
+        "output_tokens",
+        "error_code",
+        "error_excerpt",
+    )
+    list_display_links = ("started_at",)
+    list_filter = ("status", "kind", "model", "started_at")
+    # Ids are matched exactly (an index lookup, where a substring search scans every run).
+    search_fields = ("=thread__id", "=response_id", "user__username")
+    list_select_related = ("thread", "user")
+    # The total of all runs is a second COUNT(*) over the whole table, not needed here.
+    show_full_result_count = False
+    # Failures first: they are what a reviewer opens this list for; then the newest.
+    ordering = (
+        Case(
+            When(status=models.RunStatus.FAILED, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        ).asc(),
+        "-started_at",
+    )
+    fields = (
+        "thread_page",
+        "owner",
         "kind",
         "model",
         "status",
         "error_code",
+        "error_message",
+        "started_at",
+        "first_token_at",
+        "finished_at",
+        "latency_ms",
+        "first_token_ms",
         "input_tokens",
         "output_tokens",
-        "first_token_ms",
+        "response_id",
     )
-    list_filter = ("status", "kind", "model", "started_at")
-    search_fields = ("thread__id", "thread__title", "user__username", "response_id")
-    list_select_related = ("thread",)
+    readonly_fields = fields
+
+    class Media:
+        css = {"all": (QUEUES_CSS,)}
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: models.Run) -> SafeString:
+        status = obj.status
+        label = models.RunStatus(status).label if status in models.RunStatus else status
+        return format_html('<span class="chatkit-badge chatkit-badge-{}">{}</span>', status, label)
+
+    @admin.display(description=_("thread"))
+    def thread_page(self, obj: models.Run) -> SafeString | str:
+        return thread_link(obj.thread)
+
+    @admin.display(description=_("owner"))
+    def owner(self, obj: models.Run) -> str:
+        return owner_label(obj)
+
+    @admin.display(description=_("latency (ms)"))
+    def latency_ms(self, obj: models.Run) -> int | None:
+        return _milliseconds(obj.started_at, obj.finished_at)
 
     @admin.display(description=_("first token (ms)"))
     def first_token_ms(self, obj: models.Run) -> int | None:
-        if obj.first_token_at is None:
-            return None
-        return int((obj.first_token_at - obj.started_at).total_seconds() * 1000)
+        return _milliseconds(obj.started_at, obj.first_token_at)
+
+    @admin.display(description=_("error message"))
+    def error_excerpt(self, obj: models.Run) -> str:
+        return Truncator(obj.error_message).chars(ERROR_EXCERPT_CHARS)
+
+    # Read-only: runs are the usage record (the usage overview counts them).
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

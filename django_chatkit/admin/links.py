@@ -1,0 +1,24 @@
+"""Links between the review screens: a thread's change page, shown as the thread's label."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from django_chatkit import models
+
+# The review screens' badges and previews (no inline style, so a strict CSP style-src holds).
+QUEUES_CSS = "django_chatkit/admin/queues.css"
+
+
+def thread_change_url(thread_id: str) -> str:
+    return reverse("admin:django_chatkit_thread_change", args=[thread_id])
+
+
+def thread_link(thread: models.Thread | None) -> SafeString | str:
+    """The thread's label (its title, or "Untitled conversation" and its date) linking to its
+    page. ``thread`` must come from ``select_related``: ``str()`` reads only its own columns."""
+    if thread is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', thread_change_url(thread.pk), str(thread))
