@@ -138,17 +138,17 @@ def safe_url(url: Any) -> str | None:
     """``url`` if it is an absolute http(s) URL, else None (javascript:, data:, relative...)."""
     if not isinstance(url, str):
         return None
-    url = url.strip()
+    text: str = url.strip()
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(text)
     except ValueError:
         return None
     if parts.scheme.lower() not in _SAFE_SCHEMES or not parts.netloc:
         return None
     # Control characters and whitespace inside a URL are how scheme filters are tricked.
-    if any(ord(char) < 33 or ord(char) == 127 for char in url):
+    if any(ord(char) < 33 or ord(char) == 127 for char in text):
         return None
-    return url
+    return text
 
 
 def safe_image_data_url(url: Any) -> str | None:
