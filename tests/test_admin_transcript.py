@@ -683,7 +683,9 @@ async def test_hostile_transcript_runs_nothing_in_chromium(hostile_site: Any) ->
             assert await page.evaluate("window.pwned") is None
             assert await page.locator(".ck-transcript img").count() == 0  # no SVG "preview"
             links = page.locator(".ck-transcript .ck-markdown a, .ck-transcript .ck-sources a")
-            hrefs = [await links.nth(n).get_attribute("href") for n in range(await links.count())]
+            hrefs = [
+                str(await links.nth(n).get_attribute("href")) for n in range(await links.count())
+            ]
             assert hrefs == ["https://tracker.example/p.png", "https://example.com/a"], hrefs
             for n, href in enumerate(hrefs):
                 # Clicked: its request reaches the router (answered 204: the page stays).
