@@ -6,14 +6,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html, format_html_join
+from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from django_chatkit import models
+from django_chatkit.admin import transcript
 from django_chatkit.admin.common import ThreadModelAdmin, ThreadModelForm, owner_label
-
-TRANSCRIPT_ITEMS = 200
 
 
 class ThreadForm(ThreadModelForm):
@@ -72,18 +71,11 @@ class ThreadAdmin(ThreadModelAdmin):
 
     @admin.display(description=_("transcript"))
     def transcript(self, obj: models.Thread) -> str:
-        newest = list(
-            obj.items.order_by("-created_at", "-id").values_list("type", "created_at", "text")[
-                :TRANSCRIPT_ITEMS
-            ]
-        )
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td style='white-space: pre-wrap'>{}</td></tr>",
-            ((created, kind, text) for kind, created, text in reversed(newest)),
-        )
-        note = _("newest %(n)d items") % {"n": TRANSCRIPT_ITEMS}
-        return format_html("<p>{}</p><table>{}</table>", note, rows)
+        return transcript.render_newest(obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        # Ahead of the admin's own URLs, whose catch-all would take the transcript's pages.
+        return [*transcript.admin_urls(self), *super().get_urls()]
 
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet[models.Thread], status: str, reason: str
