@@ -10,10 +10,11 @@ from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
 from django_chatkit.admin.common import RunModelAdmin
+from django_chatkit.admin.usage import UsageUrlsMixin
 
 
 @admin.register(models.Run)
-class RunAdmin(RunModelAdmin):
+class RunAdmin(UsageUrlsMixin, RunModelAdmin):
     list_display = (
         "started_at",
         "thread",
