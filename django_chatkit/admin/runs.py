@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from django_chatkit import models
 from django_chatkit.admin.common import RunModelAdmin, owner_label
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
+from django_chatkit.admin.usage import UsageUrlsMixin
 
 # The query parameter Django's admin filters a foreign key by (an allowed lookup).
 THREAD_PARAMETER = "thread__id__exact"
@@ -41,7 +42,7 @@ def _milliseconds(start: datetime | None, end: datetime | None) -> int | None:
 
 
 @admin.register(models.Run)
-class RunAdmin(RunModelAdmin):
+class RunAdmin(UsageUrlsMixin, RunModelAdmin):
     list_display = (
         "started_at",
         "status_badge",
