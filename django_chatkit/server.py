@@ -3,7 +3,8 @@
 The SDK never checks that ids exist before a stream starts, never enforces a thread's
 ``locked``/``closed`` status and keeps feedback nowhere. This server checks every id the request
 names before anything runs (so the view can answer a real 4xx instead of an error mid-stream),
-refuses new turns on locked and closed threads, and stores feedback.
+refuses new turns on locked and closed threads, renames and feedback on locked ones, renames and
+retries (which remove items) on threads under legal hold, and stores feedback.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from chatkit.types import (
     FeedbackKind,
     InputTranscribeReq,
     ItemsFeedbackReq,
+    LockedStatus,
     StreamingReq,
     StructuredInputItem,
     ThreadMetadata,
@@ -48,7 +50,7 @@ from django_chatkit.context import ChatKitContext
 from django_chatkit.errors import SERVER_FAULT, RequestRejected, StoredDataInvalid
 from django_chatkit.loading import get_attachment_store
 from django_chatkit.quotas import check_and_count_request
-from django_chatkit.store import DjangoStore
+from django_chatkit.store import DjangoStore, locked_refusal
 from django_chatkit.titles import MAX_TITLE_LENGTH
 
 logger = logging.getLogger("django_chatkit")
@@ -238,6 +240,14 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 await self._check_attachments(request.params.input.attachments, context)
             case ThreadsUpdateReq():
                 _check_title(request.params.title)
+                # Loaded for the SDK's op too (load_thread_for_request): no extra query.
+                thread = await self.store.load_thread_for_request(request.params.thread_id, context)
+                if isinstance(thread.status, LockedStatus):
+                    raise locked_refusal("it cannot be renamed", thread.status.reason)
+                if self.store.is_on_legal_hold(thread.id, context):
+                    raise RequestRejected(
+                        409, "thread_on_legal_hold", "This conversation cannot be renamed."
+                    )
                 return None
             case AttachmentsCreateReq():
                 _check_attachment_params(request.params.name, request.params.mime_type)
@@ -257,6 +267,15 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
             if isinstance(request, ThreadsSyncCustomActionReq):
                 raise RequestRejected(409, "thread_" + thread.status.type, status_message(thread))
             return status_message(thread)
+        if isinstance(request, ThreadsRetryAfterItemReq) and self.store.is_on_legal_hold(
+            thread.id, context
+        ):
+            # A retry deletes the items after the retried message: evidence the hold keeps.
+            raise RequestRejected(
+                409,
+                "thread_on_legal_hold",
+                "This conversation's messages cannot be removed, so it cannot be retried.",
+            )
         await self._check_turn_target(request, context)
         return None
 

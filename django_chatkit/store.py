@@ -25,7 +25,7 @@ from django_chatkit.attachments import copies
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.db import in_thread, upsert_options
-from django_chatkit.errors import StoredDataInvalid
+from django_chatkit.errors import RequestRejected, StoredDataInvalid
 from django_chatkit.fake_ids import is_fake, store_type
 from django_chatkit.ids import new_typed_id
 from django_chatkit.serialization import (
@@ -55,6 +55,8 @@ _STORED_THREADS = "django_chatkit.stored_threads"
 HISTORY_PREFETCH = "django_chatkit.history_prefetch"
 # Thread id -> (limit, items) read that way, for load_recent_items.
 _PREFETCHED = "django_chatkit.prefetched_history"
+# Thread id -> whether it is on legal hold, as this request loaded it (is_on_legal_hold).
+_LEGAL_HOLDS = "django_chatkit.legal_holds"
 
 M = TypeVar("M", bound=Model)
 P = TypeVar("P", ThreadMetadata, ThreadItem)
@@ -134,10 +136,17 @@ def _first(queryset: QuerySet[Any, Any]) -> Any:
     return next(iter(queryset.order_by()[:1]), None)
 
 
+def _owners_threads(context: ChatKitContext, prefix: str = "") -> dict[str, Any]:
+    """Lookups selecting the threads this owner sees (``prefix`` e.g. ``"thread__"``): theirs,
+    except those they deleted while on legal hold, which are kept for staff only and are, to
+    their owner, missing. Both are columns of the thread row, so no query joins more for it."""
+    return {**context.owner.filter(prefix), f"{prefix}deleted_by_owner_at__isnull": True}
+
+
 def _owned_thread(
     thread_id: str, context: ChatKitContext, *fields: str, **annotations: Any
 ) -> dict[str, Any] | None:
-    """The thread's ``fields`` if it exists and is this owner's, else None. One query.
+    """The thread's ``fields`` if it exists and this owner sees it, else None. One query.
 
     Looked up by primary key alone and the owner compared here: a combined filter lets the
     planner walk the owner's whole index instead of the primary key.
@@ -146,10 +155,21 @@ def _owned_thread(
         models.Thread.objects.filter(id=thread_id)
         .annotate(**annotations)
         .order_by()
-        .values(*fields, "user_id", "anonymous_key")[:1]
+        .values(*fields, "user_id", "anonymous_key", "deleted_by_owner_at")[:1]
     )
     found = next(iter(row), None)
-    return found if found is not None and context.owner.owns(found) else None
+    if found is None or found["deleted_by_owner_at"] is not None:
+        return None
+    return found if context.owner.owns(found) else None
+
+
+def locked_refusal(change: str, reason: str | None) -> RequestRejected:
+    """The 409 refusing the owner ``change`` (what they tried) on a locked thread, with the
+    moderator's message to them (``Thread.status_reason``; never the internal note)."""
+    message = f"This conversation is locked: {change}."
+    return RequestRejected(
+        409, "thread_locked", f"{message} Reason: {reason}" if reason else message
+    )
 
 
 def _remember_stored(context: ChatKitContext, thread_id: str, values: dict[str, Any]) -> None:
@@ -208,12 +228,25 @@ class DjangoStore(Store[ChatKitContext]):
         return thread
 
     def _load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
-        row = _owned_thread(thread_id, context, *THREAD_FIELDS)
+        row = _owned_thread(thread_id, context, *THREAD_FIELDS, "legal_hold")
         if row is None:
             raise NotFoundError(f"Thread {thread_id} not found")
         thread = thread_from_row(row)
         _remember_stored(context, thread.id, thread_row_values(thread))
+        # Read with the thread (no query of its own) for is_on_legal_hold.
+        context.extra.setdefault(_LEGAL_HOLDS, {})[thread.id] = row["legal_hold"]
         return thread
+
+    def is_on_legal_hold(self, thread_id: str, context: ChatKitContext) -> bool:
+        """Whether the thread, as this request last loaded it, is on legal hold (no query).
+
+        Raises ``LookupError`` for a thread this request has not loaded: a guess either way
+        would be wrong, since the hold is what keeps evidence.
+        """
+        holds: dict[str, bool] = context.extra.get(_LEGAL_HOLDS, {})
+        if thread_id not in holds:
+            raise LookupError(f"Thread {thread_id} was not loaded by this request")
+        return holds[thread_id]
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatKitContext) -> None:
         changed = _changed_columns(context, thread)
@@ -230,7 +263,7 @@ class DjangoStore(Store[ChatKitContext]):
         new_ids = context.extra.get(_NEW_THREAD_IDS, set())
         if thread.id in new_ids:
             new_ids.discard(thread.id)
-        elif models.Thread.objects.filter(id=thread.id, **context.owner.filter()).update(
+        elif models.Thread.objects.filter(id=thread.id, **_owners_threads(context)).update(
             updated_at=now, **(values if changed is None else changed)
         ):
             _remember_stored(context, thread.id, values)
@@ -258,7 +291,7 @@ class DjangoStore(Store[ChatKitContext]):
     def _load_threads(
         self, limit: int, after: str | None, order: str, context: ChatKitContext
     ) -> Page[ThreadMetadata]:
-        queryset = models.Thread.objects.filter(**context.owner.filter())
+        queryset = models.Thread.objects.filter(**_owners_threads(context))
         if after is not None:
             cursor = _owned_thread(after, context, "created_at", "pk")
             if cursor is None:
@@ -273,12 +306,23 @@ class DjangoStore(Store[ChatKitContext]):
         await in_thread(self._delete_thread)(thread_id, context)
 
     def _delete_thread(self, thread_id: str, context: ChatKitContext) -> None:
+        """Delete the thread, or, while it is on legal hold, hide it from its owner.
+
+        A held thread is evidence: the owner's delete marks it ``deleted_by_owner_at`` and from
+        then on it is missing to them (every query here skips it) while staff still see it.
+        The held case is tried second so that an ordinary delete costs no extra query.
+        """
         # Items, feedback and attachments go with the thread (cascades), in one transaction.
         with transaction.atomic():
             deleted, _ = models.Thread.objects.filter(
-                id=thread_id, **context.owner.filter()
+                id=thread_id, legal_hold=False, **_owners_threads(context)
             ).delete()
-        if not deleted:
+        if deleted:
+            return
+        hidden = models.Thread.objects.filter(
+            id=thread_id, legal_hold=True, **_owners_threads(context)
+        ).update(deleted_by_owner_at=timezone.now())
+        if not hidden:
             raise NotFoundError(f"Thread {thread_id} not found")
 
     # -- items ----------------------------------------------------------------------------------
@@ -368,7 +412,7 @@ class DjangoStore(Store[ChatKitContext]):
     ) -> list[ThreadItem]:
         payloads = list(
             models.ThreadItem.objects.filter(
-                thread_id=thread_id, **context.owner.filter("thread__")
+                thread_id=thread_id, **_owners_threads(context, "thread__")
             )
             .order_by("-created_at", "-pk")
             .values_list("payload", flat=True)[: max(1, limit)]
@@ -383,7 +427,7 @@ class DjangoStore(Store[ChatKitContext]):
 
     def _set_title_if_untitled(self, thread_id: str, title: str, context: ChatKitContext) -> bool:
         titled = bool(
-            models.Thread.objects.filter(id=thread_id, title="", **context.owner.filter()).update(
+            models.Thread.objects.filter(id=thread_id, title="", **_owners_threads(context)).update(
                 title=title
             )
         )
@@ -428,7 +472,7 @@ class DjangoStore(Store[ChatKitContext]):
         with transaction.atomic():
             # Bumping updated_at doubles as the ownership check (and locks the thread row on
             # databases with row locks, which serialises writers to one thread).
-            touched = models.Thread.objects.filter(id=thread_id, **context.owner.filter()).update(
+            touched = models.Thread.objects.filter(id=thread_id, **_owners_threads(context)).update(
                 updated_at=timezone.now()
             )
             if not touched:
@@ -450,7 +494,7 @@ class DjangoStore(Store[ChatKitContext]):
     def _load_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> ThreadItem:
         payload = _first(
             models.ThreadItem.objects.filter(
-                thread_id=thread_id, item_id=item_id, **context.owner.filter("thread__")
+                thread_id=thread_id, item_id=item_id, **_owners_threads(context, "thread__")
             ).values_list("payload", flat=True)
         )
         if payload is None:
@@ -464,7 +508,11 @@ class DjangoStore(Store[ChatKitContext]):
 
     def _delete_thread_item(self, thread_id: str, item_id: str, context: ChatKitContext) -> None:
         # Deleting what is already gone is not an error: retries delete what they just listed.
-        owned = {"thread_id": thread_id, "item_id": item_id, **context.owner.filter("thread__")}
+        owned = {
+            "thread_id": thread_id,
+            "item_id": item_id,
+            **_owners_threads(context, "thread__"),
+        }
         with transaction.atomic():
             models.Feedback.objects.filter(**owned).delete()
             models.ThreadItem.objects.filter(**owned).delete()
@@ -480,16 +528,22 @@ class DjangoStore(Store[ChatKitContext]):
         self, thread_id: str, item_ids: list[str], kind: str, context: ChatKitContext
     ) -> None:
         wanted = set(item_ids)
-        found = set(
-            models.ThreadItem.objects.filter(
-                thread_id=thread_id, item_id__in=wanted, **context.owner.filter("thread__")
-            ).values_list("item_id", flat=True)
-        )
         if not wanted:
             # Nothing to vote on, but the thread must still be this owner's.
             if _owned_thread(thread_id, context) is None:
                 raise NotFoundError(f"Thread {thread_id} not found")
             return
+        # The thread's status comes with the items (their owner check joins the thread anyway):
+        # a locked thread's feedback is frozen, as its messages are, at no extra query.
+        rows = list(
+            models.ThreadItem.objects.filter(
+                thread_id=thread_id, item_id__in=wanted, **_owners_threads(context, "thread__")
+            ).values_list("item_id", "thread__status", "thread__status_reason")
+        )
+        found = {item_id for item_id, _, _ in rows}
+        for _, status, reason in rows[:1]:
+            if status == models.ThreadStatus.LOCKED:
+                raise locked_refusal("its feedback cannot change", reason)
         if found != wanted:
             missing = ", ".join(sorted(wanted - found))
             raise NotFoundError(f"Item(s) {missing} not found in thread {thread_id}")

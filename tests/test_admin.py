@@ -46,13 +46,14 @@ def test_threads_list_and_transcript_escape_user_text(staff_client, thread_id):
 
 
 def test_lock_action_refuses_the_owners_next_message(staff_client, thread_id, http_alice):
+    # The action asks for its reasons first (tests/test_admin_moderation.py), then locks.
     response = staff_client.post(
         reverse("admin:django_chatkit_thread_changelist"),
-        {"action": "lock_threads", "_selected_action": [thread_id]},
+        {"action": "lock_threads", "_selected_action": [thread_id], "post": "yes"},
     )
     assert response.status_code == 302
     assert models.Thread.objects.get(id=thread_id).status == "locked"
-    assert "1 thread set to “Locked”." in staff_client.get(response["Location"]).content.decode()
+    assert "1 thread locked." in staff_client.get(response["Location"]).content.decode()
     reply = async_to_sync(http_alice.send)(thread_id, "still there?")
     events = reply.json_events
     assert events[0]["type"] == "error" and "locked" in events[0]["message"]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from django_chatkit import models
 from django_chatkit.admin import transcript
-from django_chatkit.admin.common import ThreadModelAdmin, ThreadModelForm, owner_label
+from django_chatkit.admin.common import ThreadModelForm, owner_label
+from django_chatkit.admin.moderation import MODERATION_FIELDS, ThreadModerationAdmin
 
 
 class ThreadForm(ThreadModelForm):
@@ -25,7 +25,7 @@ class ThreadForm(ThreadModelForm):
 
 
 @admin.register(models.Thread)
-class ThreadAdmin(ThreadModelAdmin):
+class ThreadAdmin(ThreadModerationAdmin):
     form = ThreadForm
     # __str__: the title, or "Untitled conversation" and the creation date (models.Thread).
     list_display = ("__str__", "owner", "status", "item_count", "updated_at", "created_at")
@@ -42,21 +42,35 @@ class ThreadAdmin(ThreadModelAdmin):
         "metadata",
         "allowed_image_domains",
         "transcript",
+        # Changed only by the moderation actions (reasons asked, history kept): the title is
+        # the one field staff with change permission may edit (not under legal hold).
+        *MODERATION_FIELDS,
     )
-    fields = (
-        "id",
-        "title",
-        "user",
-        "anonymous_key",
-        "status",
-        "status_reason",
-        "created_at",
-        "updated_at",
-        "metadata",
-        "allowed_image_domains",
-        "transcript",
+    fieldsets = (
+        (None, {"fields": ("id", "title", "user", "anonymous_key", "created_at", "updated_at")}),
+        (
+            _("Moderation"),
+            {
+                "fields": MODERATION_FIELDS,
+                "description": _(
+                    "Changed with the threads list's actions, which ask for the reasons and "
+                    "record them in this thread's history."
+                ),
+            },
+        ),
+        (
+            _("Technical"),
+            {"fields": ("metadata", "allowed_image_domains"), "classes": ["collapse"]},
+        ),
+        (None, {"fields": ("transcript",)}),
     )
-    actions = ("lock_threads", "close_threads", "reopen_threads")
+    actions = (
+        "lock_threads",
+        "close_threads",
+        "reopen_threads",
+        "hold_threads",
+        "release_threads",
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Thread]:
         return super().get_queryset(request).annotate(item_count=Count("items"))
@@ -76,27 +90,6 @@ class ThreadAdmin(ThreadModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the admin's own URLs, whose catch-all would take the transcript's pages.
         return [*transcript.admin_urls(self), *super().get_urls()]
-
-    def _set_status(
-        self, request: HttpRequest, queryset: QuerySet[models.Thread], status: str, reason: str
-    ) -> None:
-        count = queryset.update(status=status, status_reason=reason)
-        message = ngettext(
-            "%(count)d thread set to “%(status)s”.", "%(count)d threads set to “%(status)s”.", count
-        ) % {"count": count, "status": models.ThreadStatus(status).label}
-        self.message_user(request, message, messages.SUCCESS)
-
-    @admin.action(description=_("Lock selected threads (read-only for their owner)"))
-    def lock_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
-        self._set_status(request, queryset, models.ThreadStatus.LOCKED, "Locked by a moderator.")
-
-    @admin.action(description=_("Close selected threads"))
-    def close_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
-        self._set_status(request, queryset, models.ThreadStatus.CLOSED, "Closed by a moderator.")
-
-    @admin.action(description=_("Reopen selected threads"))
-    def reopen_threads(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
-        self._set_status(request, queryset, models.ThreadStatus.ACTIVE, "")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

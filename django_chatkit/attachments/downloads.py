@@ -47,11 +47,15 @@ def find_downloadable(attachment_id: str, context: ChatKitContext) -> StoredFile
             models.Attachment.objects.filter(id=attachment_id, status=models.AttachmentStatus.READY)
             .exclude(storage_name="")
             .order_by()
-            .values(*_FIELDS)[:1]
+            .values(*_FIELDS, "thread__deleted_by_owner_at")[:1]
         ),
         None,
     )
-    if row is None or not (context.owner.owns(row) or _is_reviewer(context.user)):
+    if row is None:
+        return None
+    # A thread its owner deleted while on legal hold is missing to them, its files included.
+    owner_may = context.owner.owns(row) and row["thread__deleted_by_owner_at"] is None
+    if not (owner_may or _is_reviewer(context.user)):
         return None
     return StoredFile(
         id=attachment_id,
