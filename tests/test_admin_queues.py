@@ -18,11 +18,13 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from django_chatkit import models
 from django_chatkit.admin.attachments import AttachmentAdmin, safe_preview_url
 from django_chatkit.admin.feedback import EXCERPT_CHARS, FeedbackAdmin
 from django_chatkit.admin.runs import RunAdmin, runs_url
+from django_chatkit.admin.transcript import transcript_url
 from django_chatkit.attachments.previews import PLACEHOLDER_PREVIEW
 from tests.attachment_flow import local_media
 from tests.attachment_samples import stored_files
@@ -159,7 +161,7 @@ def test_queue_shows_the_rated_text_the_question_the_model_and_the_place(root_cl
     assert 'class="chatkit-badge chatkit-badge-negative"' in down_row
     thread_page = reverse("admin:django_chatkit_thread_change", args=[chat.id])
     assert f'<a href="{thread_page}">Capitals &lt;b&gt;quiz&lt;/b&gt;</a>' in down_row
-    assert f'href="{thread_page}?around=msg_a1#msg_a1"' in down_row
+    assert f'href="{escape(transcript_url(chat.id, "msg_a1"))}"' in down_row
     up_row = row_html(html, "msg_a2")
     assert "And of &lt;i&gt;Spain&lt;/i&gt;?" in up_row and "<i>Spain" not in html
     assert ">Madrid.<" in up_row and ">gpt-5-mini<" in up_row

@@ -10,7 +10,6 @@ rows. Votes are the user's: nothing here edits or deletes them. A moderator with
 from __future__ import annotations
 
 from typing import Any, cast
-from urllib.parse import quote
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,7 +22,6 @@ from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Left
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -34,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from django_chatkit import models
 from django_chatkit.admin.common import FeedbackModelAdmin, owner_label
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
+from django_chatkit.admin.transcript import transcript_url
 
 # How much of the rated item and of the user's message a row shows.
 EXCERPT_CHARS = 160
@@ -42,18 +41,8 @@ CONFIRM_FIELD = "confirm_review"
 
 
 def _transcript_link(thread_id: str, item_id: str) -> str:
-    """The thread's page, its transcript opened around the item and scrolled to it."""
-    # Once the transcript branch is merged, call
-    # django_chatkit.admin.transcript.transcript_url(thread_id, item_id) instead: one place
-    # decides how the transcript addresses an item.
-    item = quote(item_id, safe="")
-    return (
-        reverse("admin:django_chatkit_thread_change", args=[thread_id])
-        + "?around="
-        + item
-        + "#"
-        + item
-    )
+    """The transcript page showing the rated item, scrolled to it."""
+    return transcript_url(thread_id, item_id)
 
 
 def _excerpt(text: str | None) -> str | None:
