@@ -243,7 +243,7 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
         number = value.get(key, DEFAULTS[key])
         if not isinstance(number, int | float) or isinstance(number, bool) or number <= 0:
             problems.append((key, number, "a positive number of seconds"))
-    for key in ("OPENAI_MAX_RETRIES", "TRUSTED_PROXY_COUNT"):
+    for key in ("OPENAI_MAX_RETRIES", "TRUSTED_PROXY_COUNT", "USAGE_CACHE_SECONDS"):
         number = value.get(key, DEFAULTS[key])
         if not _is_int(number) or number < 0:
             problems.append((key, number, "an integer >= 0"))

@@ -78,6 +78,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which chatkit_cleanup_uploads removes an attachment that never finished
     # uploading or was never sent in a message (and its files).
     "ORPHAN_UPLOAD_MAX_AGE": 24 * 60 * 60,
+    # Seconds the admin's usage overview keeps its figures (in the default cache): they
+    # aggregate every run of 30 days, too much to recompute on every view of a busy site.
+    # 0: computed on every view.
+    "USAGE_CACHE_SECONDS": 300,
     # Per-owner quotas, shared by all workers through the Django cache. None: unlimited.
     "REQUESTS_PER_MINUTE": None,
     "TOKENS_PER_DAY": None,
@@ -242,6 +246,10 @@ class ChatKitSettings:
     @property
     def ORPHAN_UPLOAD_MAX_AGE(self) -> int:
         return int(self._get("ORPHAN_UPLOAD_MAX_AGE"))
+
+    @property
+    def USAGE_CACHE_SECONDS(self) -> int:
+        return int(self._get("USAGE_CACHE_SECONDS"))
 
     @property
     def QUOTA_CACHE(self) -> str:

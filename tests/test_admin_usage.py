@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from django_chatkit import models
 from django_chatkit.admin import charts
-from django_chatkit.admin.usage import usage_figures
+from django_chatkit.admin.usage import usage_cache_key, usage_figures
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +28,12 @@ USAGE_URL = "/admin/django_chatkit/run/usage/"
 # Europe/Paris (tests/settings.py). The window of 30 local days ending 10 November 2026 starts
 # on 12 October, still summer time (UTC+2); the clocks went back on 25 October (UTC+1).
 NOW = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def figures_computed_on_every_view(settings):
+    """Each test sees its own rows: the cache is tested on its own, below."""
+    settings.CHATKIT = {**settings.CHATKIT, "USAGE_CACHE_SECONDS": 0}
 
 
 def thread_of(owner: Any = None, anonymous_key: str = "") -> models.Thread:
@@ -314,3 +321,24 @@ def test_query_count_does_not_grow_with_the_runs(db):
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
     # Grouped figures, not rows: no query reads the runs' individual columns.
     assert not any("error_message" in q["sql"] for q in many.captured_queries)
+
+
+def test_figures_are_kept_for_usage_cache_seconds(settings, staff_client):
+    settings.CHATKIT = {**settings.CHATKIT, "USAGE_CACHE_SECONDS": 300}
+    key = usage_cache_key(timezone.get_current_timezone())
+    cache.delete(key)
+    try:
+        thread = thread_of(get_user_model().objects.create_user("counted"))
+        run(thread, timezone.now(), tokens=(1000, 0))
+        first = staff_client.get(USAGE_URL).content.decode()
+        assert ">1,000<" in first and "they are kept for 5.0 minutes" in first
+        run(thread, timezone.now(), tokens=(500, 0))
+        with CaptureQueriesContext(connection) as cached:
+            again = staff_client.get(USAGE_URL).content.decode()
+        assert ">1,000<" in again and ">1,500<" not in again  # the kept figures
+        assert not any("django_chatkit_run" in q["sql"] for q in cached.captured_queries)
+        settings.CHATKIT = {**settings.CHATKIT, "USAGE_CACHE_SECONDS": 0}
+        live = staff_client.get(USAGE_URL).content.decode()
+        assert ">1,500<" in live and "they are kept for" not in live
+    finally:
+        cache.delete(key)

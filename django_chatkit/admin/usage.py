@@ -10,6 +10,7 @@ admin index, the app's own index and the navigation sidebar.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -17,19 +18,23 @@ from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from django_chatkit import models
 from django_chatkit.admin.charts import Series, bar_chart
 from django_chatkit.admin.common import RunModelAdmin
+from django_chatkit.conf import chatkit_settings
+
+logger = logging.getLogger("django_chatkit")
 
 DAYS = 30
 TOP = 10
@@ -83,6 +88,7 @@ class Usage:
     top_models: list[TopRow]
     start: datetime  # local midnight of the first day
     end: datetime  # local midnight after the last day (today)
+    computed_at: datetime
 
 
 def window(now: datetime, tz: tzinfo, days: int = DAYS) -> tuple[date, datetime, datetime]:
@@ -193,7 +199,38 @@ def usage_figures(now: datetime | None = None, tz: tzinfo | None = None, days: i
         .annotate(turns=turns, failed=failed, tokens=tokens)
         .order_by("-tokens", "-turns", "model")[:TOP]
     ]
-    return Usage(series, totals, top_users, top_models, start, end)
+    return Usage(series, totals, top_users, top_models, start, end, timezone.now())
+
+
+def usage_cache_key(tz: tzinfo) -> str:
+    first, _, _ = window(timezone.now(), tz)
+    return f"django_chatkit:usage:{tz}:{first.isoformat()}:{translation.get_language()}"
+
+
+def cached_usage_figures() -> Usage:
+    """:func:`usage_figures`, kept ``USAGE_CACHE_SECONDS`` in the default cache.
+
+    They aggregate every run and vote of 30 days: on a busy site, seconds of database work that
+    a page view every few seconds would repeat. The key holds what changes the figures or their
+    labels: the time zone, the first day of the window, the language."""
+    seconds = chatkit_settings.USAGE_CACHE_SECONDS
+    if seconds <= 0:
+        return usage_figures()
+    tz = timezone.get_current_timezone()
+    key = usage_cache_key(tz)
+    try:
+        usage = cache.get(key)
+    except Exception:  # the cache is down: the page still works, computed live
+        logger.warning("Usage overview: the cache could not be read", exc_info=True)
+        usage = None
+    if isinstance(usage, Usage):
+        return usage
+    usage = usage_figures(tz=tz)
+    try:
+        cache.set(key, usage, seconds)
+    except Exception:
+        logger.warning("Usage overview: the cache could not be written", exc_info=True)
+    return usage
 
 
 def _owner_label(user: Any, anonymous_key: str, logins: Mapping[Any, Any]) -> str:
@@ -391,7 +428,7 @@ class UsageUrlsMixin(RunModelAdmin):
     def usage_view(self, request: HttpRequest) -> HttpResponse:
         if not self.has_usage_permission(request):
             raise PermissionDenied
-        usage = usage_figures()
+        usage = cached_usage_figures()
         tz = timezone.get_current_timezone()
         context = {
             **self.admin_site.each_context(request),
@@ -402,6 +439,8 @@ class UsageUrlsMixin(RunModelAdmin):
             "first_day": usage.days[0].day,
             "last_day": usage.days[-1].day,
             "time_zone": str(tz),
+            "computed_at": usage.computed_at,
+            "cache_minutes": round(chatkit_settings.USAGE_CACHE_SECONDS / 60, 1),
             "totals": [
                 (gettext("Turns"), _integer(usage.totals.turns)),
                 (gettext("Tokens"), _integer(usage.totals.tokens)),
