@@ -9,12 +9,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+BENCH_ADMIN_ARGS ?=
 # make sdk-conformance: where the SDK's sdist and tests go, and the PostgreSQL it also runs on.
 SDK_CONFORMANCE_DIR ?= .sdk-conformance
 SDK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help test sdk-conformance demo lint format clean bench newcomer
+.PHONY: help test sdk-conformance demo lint format clean bench bench-admin newcomer
 
 help:
 	@echo "make test   run the test suite (SQLite; DATABASE_URL / REDIS_URL are honoured)"
@@ -28,6 +29,8 @@ help:
 	@echo "            builds the sdist and wheel into dist/: twine check, check-wheel-contents"
 	@echo "make bench overhead against the bare SDK + history scale on PostgreSQL (~10 min);"
 	@echo "            writes benchmarks/results/overhead.md and overhead.png; BENCH_ARGS=--quick"
+	@echo "make bench-admin  the admin at 10k and 1M threads on PostgreSQL (first run loads ~5M"
+	@echo "            items); writes benchmarks/results/admin_scale.md; BENCH_ADMIN_ARGS=--quick"
 	@echo "make clean  remove the virtualenv, caches and build artefacts"
 
 $(BIN)/python:
@@ -69,6 +72,10 @@ demo: $(VENV)/.installed-example
 # Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/chatkit_bench).
 bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# Not part of bench: its first run fills a database of 1M threads (benchmarks/README.md).
+bench-admin: $(VENV)/.installed-test $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.admin_scale $(BENCH_ADMIN_ARGS)
 
 # The JavaScript tools, at the versions package-lock.json pins: reinstalled only when it changes.
 node_modules/.installed: package.json package-lock.json
