@@ -1,0 +1,98 @@
+"""Counting the changelist's rows without scanning a table of a million threads.
+
+Django's paginator counts with ``SELECT COUNT(*)``: on PostgreSQL that reads every row (or every
+index entry) of the table, seconds at a few million rows, on every page view. The threads
+changelist does not need the exact figure, so:
+
+- unfiltered, on PostgreSQL: the planner's estimate of the table's rows (``pg_class.reltuples``,
+  kept current by autovacuum / ANALYZE), shown as "about N threads";
+- filtered or searched: an exact count of at most ``count_cap`` rows (``COUNT(*)`` over a
+  ``LIMIT``ed subquery, which stops reading at the cap), shown as "more than N threads" when
+  the cap is reached; pages up to the cap stay reachable;
+- small tables, and other databases: Django's exact count (cheap there, and what tests expect).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+
+if TYPE_CHECKING:  # Paginator is generic for type checkers only
+    AnyPaginator = Paginator[Any]
+else:
+    AnyPaginator = Paginator
+
+
+class EstimatedCountPaginator(AnyPaginator):
+    # Below this many rows (by the estimate) COUNT(*) is cheap and the exact figure is shown.
+    estimate_threshold = 100_000
+    # Filtered counts stop at this many rows (a hundred pages of a hundred rows).
+    count_cap = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Set by ``count``: the template says "about N" or "more than N" instead of "N".
+        self.estimated = False
+        self.capped = False
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet):  # a list (Django's "show all" never is)
+            return len(queryset)
+        if not queryset.query.where:  # every row of the table: estimate it
+            estimate = table_estimate(queryset)
+            if estimate is not None and estimate >= self.estimate_threshold:
+                self.estimated = True
+                return estimate
+            return queryset.count()
+        # Filtered: count no further than the cap. The ordering and the per-row figures (the
+        # annotations) play no part in a count, but a sliced queryset is counted as a subquery
+        # that keeps them: values("pk") and order_by() leave them out, else every counted row
+        # would compute its figures.
+        counted = queryset.order_by().values("pk")[: self.count_cap + 1].count()
+        if counted > self.count_cap:
+            self.capped = True
+            return self.count_cap
+        return counted
+
+
+def table_estimate(queryset: QuerySet[Any]) -> int | None:
+    """The planner's row estimate for the queryset's table on PostgreSQL, else None (unknown:
+    another database, or a table never analysed, whose reltuples is -1 on PostgreSQL 14+)."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        # to_regclass: the quoted table name resolved through the search_path, as queries do.
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+            [connection.ops.quote_name(queryset.model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])
+
+
+class BoundedChangeList(ChangeList):
+    """Django's ChangeList, whose single page of results always has a LIMIT.
+
+    When every row fits on one page, Django runs the page's query unsliced. The rows are few,
+    but the planner does not know it (a search's selectivity is a guess), and prices the
+    per-row figures for every row it guesses: on PostgreSQL, a cost high enough to compile the
+    query to machine code (JIT), over a second of work for a query that runs in milliseconds.
+    A LIMIT of the page size bounds that estimate and changes nothing in the result.
+    """
+
+    def get_results(self, request: Any) -> None:
+        super().get_results(request)
+        rows = self.result_list
+        if isinstance(rows, QuerySet) and not rows.query.is_sliced:
+            bound = self.list_max_show_all if self.show_all else self.list_per_page
+            self.result_list = rows[: max(bound, self.result_count)]
