@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.admin.views.main import ChangeList
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils import formats
@@ -87,7 +87,7 @@ class EstimatedCountPaginator(AnyPaginator):
         keys = list(rows.values_list("pk", flat=True)[bottom:top])
         # Still ordered by the queryset's ordering; a list of keys, not a subquery with a
         # LIMIT, which MySQL and MariaDB do not accept inside IN.
-        return self._get_page(rows.filter(pk__in=keys), number, self)
+        return Page(rows.filter(pk__in=keys), number, self)
 
 
 def table_estimate(queryset: QuerySet[Any]) -> int | None:
