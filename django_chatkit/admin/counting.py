@@ -6,9 +6,10 @@ changelist does not need the exact figure, so:
 
 - unfiltered, on PostgreSQL: the planner's estimate of the table's rows (``pg_class.reltuples``,
   kept current by autovacuum / ANALYZE), shown as "about N threads";
-- filtered or searched: an exact count of at most ``count_cap`` rows (``COUNT(*)`` over a
-  ``LIMIT``ed subquery, which stops reading at the cap), shown as "more than N threads" when
-  the cap is reached; pages up to the cap stay reachable;
+- filtered or searched: an exact count of at most ``count_cap`` rows (a ``LIMIT``, which stops
+  reading at the cap), shown as "more than N threads" when the cap is reached; pages up to the
+  cap stay reachable. A search counts by collecting the matching keys in order (``keys_first``)
+  and fetches its page by these keys: a search reads the table once, not twice;
 - small tables, and other databases: Django's exact count (cheap there, and what tests expect).
 """
 
@@ -34,12 +35,19 @@ class EstimatedCountPaginator(AnyPaginator):
     estimate_threshold = 100_000
     # Filtered counts stop at this many rows (a hundred pages of a hundred rows).
     count_cap = 10_000
+    # Filtered, collect the matching keys in order while counting, then fetch the page by key:
+    # for filters that read the whole table anyway (a search without an index), one read
+    # instead of two (the count's, the page's). For indexed filters, ordering ten thousand keys
+    # costs more than a second, ordered read of a hundred rows. Set per request (ThreadAdmin).
+    keys_first = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Set by ``count``: the template says "about N" or "more than N" instead of "N".
         self.estimated = False
         self.capped = False
+        # The filtered rows' keys, in order (set by ``count``); None when not filtered.
+        self.keys: list[Any] | None = None
 
     @cached_property
     def count(self) -> int:
@@ -52,11 +60,19 @@ class EstimatedCountPaginator(AnyPaginator):
                 self.estimated = True
                 return estimate
             return queryset.count()
-        # Filtered: count no further than the cap. The ordering and the per-row figures (the
-        # annotations) play no part in a count, but a sliced queryset is counted as a subquery
-        # that keeps them: values("pk") and order_by() leave them out, else every counted row
-        # would compute its figures.
-        counted = queryset.order_by().values("pk")[: self.count_cap + 1].count()
+        if self.keys_first:
+            # The keys of the matching rows, in the list's order, no further than the cap: the
+            # one read of the filter serves both the count and the page, then fetched by key.
+            # values_list("pk") leaves out the per-row figures (annotations).
+            keys = list(queryset.values_list("pk", flat=True)[: self.count_cap + 1])
+            self.keys = keys[: self.count_cap]
+            counted = len(keys)
+        else:
+            # Counted no further than the cap, in any order (the planner may then read an
+            # index, or hash a semi-join, rather than walk the list's ordering). A sliced
+            # queryset is counted as a subquery that keeps its annotations: values("pk") and
+            # order_by() leave them out, else every counted row would compute its figures.
+            counted = queryset.order_by().values("pk")[: self.count_cap + 1].count()
         if counted > self.count_cap:
             self.capped = True
             return self.count_cap
@@ -68,25 +84,31 @@ class EstimatedCountPaginator(AnyPaginator):
         return formats.number_format(self.count, force_grouping=True)
 
     def page(self, number: Any) -> Any:
-        """The page, its rows chosen by primary key first when it is not the first page.
+        """The page, its rows fetched by primary key.
 
         An OFFSET makes the database produce every skipped row; with the per-row figures
         (correlated subqueries in the SELECT list), it would compute them for each skipped row
-        too: page 5,000 computed 500,000 rows' figures. Here the page's keys come from the
-        ordering alone (on PostgreSQL an index-only scan of chatkit_thread_activity), then
-        the page's own rows, with their figures, by primary key: one query more, for any page.
+        too: page 5,000 computed 500,000 rows' figures. Here the page's keys come first, from
+        the filtered count (``count``) or, unfiltered, from the ordering alone (on PostgreSQL an
+        index-only scan of chatkit_thread_activity); then the page's own rows, with their
+        figures, by primary key. The first unfiltered page needs neither: it has no OFFSET.
         """
-        number = self.validate_number(number)
+        number = self.validate_number(number)  # counts, so keys is known from here on
         rows = self.object_list
         bottom = (number - 1) * self.per_page
-        if not isinstance(rows, QuerySet) or bottom == 0:
-            return super().page(number)
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        keys = list(rows.values_list("pk", flat=True)[bottom:top])
-        # Still ordered by the queryset's ordering; a list of keys, not a subquery with a
-        # LIMIT, which MySQL and MariaDB do not accept inside IN.
+        if not isinstance(rows, QuerySet):
+            return super().page(number)
+        if self.keys is not None:
+            keys = self.keys[bottom:top]
+        elif bottom == 0:
+            return super().page(number)
+        else:
+            keys = list(rows.values_list("pk", flat=True)[bottom:top])
+        # Still in the queryset's order. A list of keys, not a subquery with a LIMIT: MySQL and
+        # MariaDB do not accept one inside IN.
         return Page(rows.filter(pk__in=keys), number, self)
 
 
@@ -109,18 +131,26 @@ def table_estimate(queryset: QuerySet[Any]) -> int | None:
 
 
 class BoundedChangeList(ChangeList):
-    """Django's ChangeList, whose single page of results always has a LIMIT.
+    """Django's ChangeList, whose single page of results is bounded: fetched by the keys the
+    filtered count found (EstimatedCountPaginator.keys), else given a LIMIT.
 
     When every row fits on one page, Django runs the page's query unsliced. The rows are few,
     but the planner does not know it (a search's selectivity is a guess), and prices the
     per-row figures for every row it guesses: on PostgreSQL, a cost high enough to compile the
     query to machine code (JIT), over a second of work for a query that runs in milliseconds.
-    A LIMIT of the page size bounds that estimate and changes nothing in the result.
+    A LIMIT of the page size, or a list of keys, bounds that estimate and changes nothing in
+    the result; the keys also spare a second run of the filter.
     """
 
     def get_results(self, request: Any) -> None:
         super().get_results(request)
         rows = self.result_list
-        if isinstance(rows, QuerySet) and not rows.query.is_sliced:
-            bound = self.list_max_show_all if self.show_all else self.list_per_page
-            self.result_list = rows[: max(bound, self.result_count)]
+        # Django's own test for "the whole queryset is the page" (else the paginator's page).
+        whole = (self.show_all and self.can_show_all) or not self.multi_page
+        if whole and isinstance(rows, QuerySet) and not rows.query.is_sliced:
+            keys = getattr(self.paginator, "keys", None)
+            if keys is not None:  # filtered: every matching row's key is known already
+                self.result_list = rows.filter(pk__in=keys)
+            else:
+                bound = self.list_max_show_all if self.show_all else self.list_per_page
+                self.result_list = rows[: max(bound, self.result_count)]

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -103,6 +104,13 @@ class ThreadAdmin(ThreadModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[BoundedChangeList]:
         return BoundedChangeList
+
+    def get_paginator(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        paginator = super().get_paginator(request, *args, **kwargs)
+        if isinstance(paginator, EstimatedCountPaginator):
+            # A search reads the titles (no index for a substring): once (admin/counting.py).
+            paginator.keys_first = bool(request.GET.get(SEARCH_VAR, "").strip())
+        return paginator
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[models.Thread], search_term: str
