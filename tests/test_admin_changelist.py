@@ -312,6 +312,12 @@ def test_search_by_id_is_exact(staff_client, searchable):
     assert listed(staff_client, f"?q={thread.pk}") == [thread.pk]
     # A fragment of an id matches nothing (an id is looked up by its primary key only).
     assert listed(staff_client, f"?q={thread.pk[:-3]}") == []
+    # An id is unambiguous: that thread alone, even if another's title mentions it.
+    make_thread(None, title=f"Duplicate of {thread.pk}")
+    with CaptureQueriesContext(connection) as queries:
+        assert listed(staff_client, f"?q={thread.pk}") == [thread.pk]
+    assert not [q for q in queries.captured_queries if "LIKE" in q["sql"]]
+    assert len(listed(staff_client, f"?q=duplicate+{thread.pk}")) == 1  # not an id: by title
 
 
 @on_postgresql
@@ -383,7 +389,7 @@ def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     (page,) = [s for s in sql if 'AS "figure"' in s]  # page 1 of 2, by key
     assert listed(staff_client, "?q=match&p=2") == [models.Thread.objects.get(title="match 1").pk]
     assert not re.search(r"(LIMIT|OFFSET) \d+$", page) and page.count(" IN ('thr_") == 1
-    assert len(sql) == 2
+    assert len(sql) == 3  # and the probe for a thread of that id
     monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3)
     assert "3 threads" in staff_client.get(URL + "?q=match").content.decode()
     # Filters without a search: a capped COUNT in any order, then the page with a LIMIT.

@@ -4,7 +4,8 @@ Django's default search ORs ``icontains`` over every search field, joining the r
 Field by field, what stays sane at 1,000,000 threads / 5,000,000 items:
 
 - id: exact match only, through the primary key. Ids are opaque ("thr_..."), copied whole from
-  a log or a URL; a substring match would scan the table for nothing a moderator needs.
+  a log or a URL; a substring match would scan the table for nothing a moderator needs. A term
+  that is a thread's id finds that thread alone (ThreadAdmin.get_search_results), at once.
 - title: Django's behaviour (each word ``icontains``, all words required). There is no index for
   a substring, so this reads the titles; but it is one pass over one narrow table, no join, and
   with the changelist's ordering the page is found as soon as enough rows match.

@@ -118,6 +118,11 @@ class ThreadAdmin(ThreadModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
+        # A thread's id, pasted from a log or a report, is unambiguous: that thread alone, by
+        # its primary key, without reading every title for the string (admin/search.py).
+        by_id = queryset.filter(pk=term)
+        if by_id.exists():
+            return by_id, False
         # Subqueries, no join (admin/search.py): never a duplicate row, so never DISTINCT.
         return queryset.filter(thread_search(queryset, term)), False
 
