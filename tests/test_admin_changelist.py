@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_chatkit import models
-from django_chatkit.admin import filters
+from django_chatkit.admin import filters, search
 from django_chatkit.admin.counting import EstimatedCountPaginator
 from django_chatkit.admin.search import TEXT_SEARCH_CONFIG
 
@@ -300,6 +300,24 @@ def test_search(staff_client, searchable, term, expected):
     assert not [q for q in queries.captured_queries if "DISTINCT" in q["sql"].upper()]
 
 
+@pytest.mark.parametrize("probe", [0, 1, 1000])
+def test_search_finds_the_same_with_few_or_many_owners_and_messages(
+    staff_client, searchable, alice, bob, monkeypatch, probe
+):
+    # Owners and threads with a matching message are looked up first when few (lists of keys
+    # in the list's query), else as subqueries: the same threads either way.
+    monkeypatch.setattr(search, "PROBE", probe)
+    assert listed(staff_client, "?q=example.org") == [searchable["porto"].pk]  # bob's email
+    alice.email = "alice@example.org"
+    alice.save()
+    assert listed(staff_client, "?q=example.org") == [
+        searchable["porto"].pk,
+        searchable["lisbon"].pk,
+    ]
+    extra = make_thread(None, texts=("The Douro again", "douro"), ago=timedelta(days=1))
+    assert listed(staff_client, "?q=douro") == [searchable["porto"].pk, extra.pk]
+
+
 def test_a_nul_in_the_search_is_refused_politely(staff_client, searchable):
     # PostgreSQL refuses NUL in a string literal; Django's search form refuses it first.
     response = staff_client.get(URL + "?" + urlencode({"q": "a\x00zores"}))
@@ -321,15 +339,18 @@ def test_search_by_id_is_exact(staff_client, searchable):
 
 
 @on_postgresql
-def test_message_search_uses_the_full_text_index(staff_client, searchable):
+def test_message_search_uses_the_full_text_index(staff_client, searchable, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         assert listed(staff_client, "?q=azulejos") == [searchable["porto"].pk]
     # The very expression of the GIN index of migration 0005 (else the index is never used).
     expression = f"to_tsvector('{TEXT_SEARCH_CONFIG}'::regconfig, COALESCE("
-    (keys, page) = [
-        q["sql"] for q in queries.captured_queries if "websearch_to_tsquery" in q["sql"]
-    ]
-    assert expression in keys and expression in page
+    (probe,) = [q["sql"] for q in queries.captured_queries if "websearch_to_tsquery" in q["sql"]]
+    assert expression in probe and "LIMIT" in probe  # the threads found first, then listed
+    # Many matches: the EXISTS subquery in the list's query itself, same expression.
+    monkeypatch.setattr(search, "PROBE", 0)
+    with CaptureQueriesContext(connection) as queries:
+        assert listed(staff_client, "?q=azulejos") == [searchable["porto"].pk]
+    assert [q for q in queries.captured_queries if "EXISTS" in q["sql"] and expression in q["sql"]]
     with connection.cursor() as cursor:
         # Few rows: the planner would rather scan; forbid that to see the index is usable.
         cursor.execute("SET LOCAL enable_seqscan = off")
@@ -371,7 +392,7 @@ def test_query_count_is_constant_in_the_rows_shown(staff_client, alice, query):
 def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     from django_chatkit.admin.threads import ThreadAdmin
 
-    monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 2)
+    monkeypatch.setattr(EstimatedCountPaginator, "keys_cap", 2)  # a search's cap
     monkeypatch.setattr(ThreadAdmin, "list_per_page", 1)
     for n in range(3):
         make_thread(alice, title=f"match {n}")
@@ -381,7 +402,8 @@ def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     html = response.content.decode()
     assert "more than 2 threads" in html
     assert len(response.context["cl"].result_list) == 1
-    sql = [q["sql"] for q in queries.captured_queries if "django_chatkit_thread" in q["sql"]]
+    threads = re.compile(r'FROM "django_chatkit_thread"\s')
+    sql = [q["sql"] for q in queries.captured_queries if threads.search(q["sql"])]
     # Counted no further than cap + 1 rows, without computing the per-row figures: the keys of
     # the matching rows, which then fetch the page, so the search runs once.
     (keys,) = [s for s in sql if "LIMIT 3" in s]
@@ -390,7 +412,7 @@ def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     assert listed(staff_client, "?q=match&p=2") == [models.Thread.objects.get(title="match 1").pk]
     assert not re.search(r"(LIMIT|OFFSET) \d+$", page) and page.count(" IN ('thr_") == 1
     assert len(sql) == 3  # and the probe for a thread of that id
-    monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 3)
+    monkeypatch.setattr(EstimatedCountPaginator, "keys_cap", 3)
     assert "3 threads" in staff_client.get(URL + "?q=match").content.decode()
     # Filters without a search: a capped COUNT in any order, then the page with a LIMIT.
     monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 2)

@@ -40,6 +40,10 @@ class EstimatedCountPaginator(AnyPaginator):
     # instead of two (the count's, the page's). For indexed filters, ordering ten thousand keys
     # costs more than a second, ordered read of a hundred rows. Set per request (ThreadAdmin).
     keys_first = False
+    # Keys collected this way stop sooner (ten pages): the walk along the list's order that
+    # finds them is the longer, the more pages it fills, and a search that matches more is
+    # refined rather than paged through.
+    keys_cap = 1_000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -60,22 +64,24 @@ class EstimatedCountPaginator(AnyPaginator):
                 self.estimated = True
                 return estimate
             return queryset.count()
+        cap = self.count_cap
         if self.keys_first:
             # The keys of the matching rows, in the list's order, no further than the cap: the
             # one read of the filter serves both the count and the page, then fetched by key.
             # values_list("pk") leaves out the per-row figures (annotations).
-            keys = list(queryset.values_list("pk", flat=True)[: self.count_cap + 1])
-            self.keys = keys[: self.count_cap]
+            cap = self.keys_cap
+            keys = list(queryset.values_list("pk", flat=True)[: cap + 1])
+            self.keys = keys[:cap]
             counted = len(keys)
         else:
             # Counted no further than the cap, in any order (the planner may then read an
             # index, or hash a semi-join, rather than walk the list's ordering). A sliced
             # queryset is counted as a subquery that keeps its annotations: values("pk") and
             # order_by() leave them out, else every counted row would compute its figures.
-            counted = queryset.order_by().values("pk")[: self.count_cap + 1].count()
-        if counted > self.count_cap:
+            counted = queryset.order_by().values("pk")[: cap + 1].count()
+        if counted > cap:
             self.capped = True
-            return self.count_cap
+            return cap
         return counted
 
     @property

@@ -55,12 +55,36 @@ def search_words(term: str) -> list[str]:
     return words
 
 
+# Owners and threads with a matching message are first looked up on their own, up to this
+# many: see thread_search.
+PROBE = 1000
+
+
 def thread_search(queryset: QuerySet[models.Thread], term: str) -> Q:
-    """The condition a thread must meet to match ``term`` (a non-empty, stripped search term)."""
+    """The condition a thread must meet to match ``term`` (a non-empty, stripped search term).
+
+    The matching owners, and on PostgreSQL the threads with a matching message, are first
+    looked up on their own (one short query each, the latter through the GIN index). When
+    they are few, they enter the condition as lists of keys, whose selectivity the planner
+    knows; as subqueries, ORed with the title's condition, it can only guess (three rows in
+    four kept), and then walks the list's ordering index through every thread expecting to
+    stop early, where a parallel scan of the titles was three times faster (at 1,000,000
+    threads: ~500 ms against ~160 ms for a rare word). When they are many, the subquery is
+    the right plan (matches are met soon along the ordering) and is kept.
+    """
     words = search_words(term) or [term]
     by_title = Q.create([("title__icontains", word) for word in words], connector=Q.AND)
-    items = _items(queryset, term, words).filter(thread=OuterRef("pk"))
-    return Q(pk=term) | by_title | Q(user__in=_users(term)) | Q(Exists(items))
+    users = _users(term)
+    few_users = list(users.values_list("pk", flat=True)[: PROBE + 1])
+    by_owner = Q(user__in=few_users) if len(few_users) <= PROBE else Q(user__in=users)
+    items = _items(queryset, term, words)
+    by_text = Q(Exists(items.filter(thread=OuterRef("pk"))))
+    if connections[queryset.db].vendor == "postgresql":
+        # Item rows, not distinct threads: DISTINCT would read every match of a common word.
+        found = list(items.values_list("thread_id", flat=True)[: PROBE + 1])
+        if len(found) <= PROBE:
+            by_text = Q(pk__in=set(found))
+    return Q(pk=term) | by_title | by_owner | by_text
 
 
 def _users(term: str) -> QuerySet[Any]:
