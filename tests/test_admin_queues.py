@@ -420,6 +420,9 @@ def test_runs_list_failures_first_then_newest_with_figures(root_client, alice):
     assert len(results(root_client.get(reverse(RUN_LIST)))) == 5
     linked = results(root_client.get(runs_url(chat.id)))
     assert [r.pk for r in linked] == order
+    # ... and the thread's page links to that list.
+    page = root_client.get(thread_page).content.decode()
+    assert f'href="{escape(runs_url(chat.id))}"' in page
 
 
 def test_runs_filters_and_search(root_client, alice, bob):

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
-from django.db.models import Count, QuerySet
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import URLPattern
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin import transcript
+from django_chatkit.admin import columns, filters, transcript
 from django_chatkit.admin.common import ThreadModelForm, owner_label
+from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.moderation import MODERATION_FIELDS, ThreadModerationAdmin
+from django_chatkit.admin.runs import runs_url
+from django_chatkit.admin.search import thread_search
 
 
 class ThreadForm(ThreadModelForm):
@@ -27,12 +35,46 @@ class ThreadForm(ThreadModelForm):
 @admin.register(models.Thread)
 class ThreadAdmin(ThreadModerationAdmin):
     form = ThreadForm
-    # __str__: the title, or "Untitled conversation" and the creation date (models.Thread).
-    list_display = ("__str__", "owner", "status", "item_count", "updated_at", "created_at")
-    list_filter = ("status", "created_at")
-    date_hierarchy = "updated_at"
-    search_fields = ("id", "title", "user__username", "user__email")
+    # The changelist stays fast at 1,000,000 threads: per-row figures are correlated subqueries
+    # (admin/columns.py), filters EXISTS (admin/filters.py), the search indexed where it can be
+    # (admin/search.py), the count estimated or capped (admin/counting.py). No date_hierarchy:
+    # its year links are a SELECT DISTINCT over the whole table; the activity filter replaces it.
+    list_display = (
+        columns.title,
+        "owner",
+        columns.status_badge,
+        columns.item_count,
+        columns.last_activity,
+        columns.positive_count,
+        columns.negative_count,
+        columns.failed_run_count,
+        columns.tokens_used,
+    )
+    list_filter = (
+        "status",
+        filters.NegativeFeedbackFilter,
+        filters.FailedRunsFilter,
+        filters.AttachmentsFilter,
+        "legal_hold",
+        filters.OwnerKindFilter,
+        filters.ModelFilter,
+        ("updated_at", admin.DateFieldListFilter),
+    )
+    # Newest activity first, through the index chatkit_thread_activity (updated_at, id). Only
+    # last activity sorts (the one column given an ``ordering``, an indexed one): sorting by a
+    # figure would compute it for every thread.
+    ordering = ("-updated_at", "-id")
+    # get_search_results decides per field; this only turns the search box on.
+    search_fields = ("id",)
+    search_help_text = _("Thread id (exact), title, owner's username or email, message text.")
     list_select_related = ("user",)
+    # The total below the list would be a second COUNT(*) over the whole table.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    class Media:
+        css = {"all": ("django_chatkit/admin/threads.css",)}
+
     readonly_fields = (
         "id",
         "user",
@@ -42,12 +84,26 @@ class ThreadAdmin(ThreadModerationAdmin):
         "metadata",
         "allowed_image_domains",
         "transcript",
+        "runs",
         # Changed only by the moderation actions (reasons asked, history kept): the title is
         # the one field staff with change permission may edit (not under legal hold).
         *MODERATION_FIELDS,
     )
     fieldsets = (
-        (None, {"fields": ("id", "title", "user", "anonymous_key", "created_at", "updated_at")}),
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "title",
+                    "user",
+                    "anonymous_key",
+                    "created_at",
+                    "updated_at",
+                    "runs",
+                )
+            },
+        ),
         (
             _("Moderation"),
             {
@@ -73,15 +129,40 @@ class ThreadAdmin(ThreadModerationAdmin):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Thread]:
-        return super().get_queryset(request).annotate(item_count=Count("items"))
+        return columns.annotate_figures(super().get_queryset(request))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[BoundedChangeList]:
+        return BoundedChangeList
+
+    def get_paginator(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        paginator = super().get_paginator(request, *args, **kwargs)
+        if isinstance(paginator, EstimatedCountPaginator):
+            # A search reads the titles (no index for a substring): once (admin/counting.py).
+            paginator.keys_first = bool(request.GET.get(SEARCH_VAR, "").strip())
+        return paginator
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread], search_term: str
+    ) -> tuple[QuerySet[models.Thread], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # A thread's id, pasted from a log or a report, is unambiguous: that thread alone, by
+        # its primary key, without reading every title for the string (admin/search.py).
+        by_id = queryset.filter(pk=term)
+        if by_id.exists():
+            return by_id, False
+        # Subqueries, no join (admin/search.py): never a duplicate row, so never DISTINCT.
+        return queryset.filter(thread_search(queryset, term)), False
 
     @admin.display(description=_("owner"))
     def owner(self, obj: models.Thread) -> str:
         return owner_label(obj)
 
-    @admin.display(description=_("items"), ordering="item_count")
-    def item_count(self, obj: models.Thread) -> int:
-        return int(getattr(obj, "item_count", 0))
+    @admin.display(description=_("runs"))
+    def runs(self, obj: models.Thread) -> str:
+        # The runs list links back here: each run's thread column.
+        return format_html('<a href="{}">{}</a>', runs_url(str(obj.pk)), gettext("Model calls"))
 
     @admin.display(description=_("transcript"))
     def transcript(self, obj: models.Thread) -> str:
