@@ -512,3 +512,17 @@ def test_later_pages_pick_their_rows_by_key(staff_client, alice, monkeypatch):
     assert listed(staff_client, "?p=3&negative_feedback=no") == newest_first[6:]
     cells = row_cells(staff_client.get(URL + "?p=2").content.decode(), threads[4])
     assert cells["item_count"] == "1"
+
+
+@on_postgresql
+def test_title_search_can_use_the_trigram_index(db):
+    """Migration 0006: ``UPPER(title)`` indexed with trigrams, the expression ``icontains``
+    compiles to; with sequential scans off, PostgreSQL must still be able to answer it."""
+    make_thread(title="Planning the wedding")
+    query = models.Thread.objects.filter(title__icontains="wedd").values("pk")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "chatkit_thread_title_trigram" in plan, plan
