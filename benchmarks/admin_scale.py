@@ -42,7 +42,7 @@ import statistics
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ TARGET_RATIO = 1.5
 CHANGELIST = "admin:django_chatkit_thread_changelist"
 THREAD_PAGE = "admin:django_chatkit_thread_change"
 # The usage overview's URL name (issue #13, deliverable 5); --usage changes it.
-USAGE = "admin:django_chatkit_usage"
+USAGE = "admin:django_chatkit_run_usage"
 # Whatever the changelist's "has negative feedback" filter is called at merge time.
 NEGATIVE_FEEDBACK_QUERY = "negative_feedback=yes"
 # An <a> whose href carries a ?before= cursor: the transcript's "earlier messages" link.
@@ -85,6 +85,8 @@ class Page:
     # What to verify in the HTML: "planted" (the message search found the planted threads),
     # "newest" / "oldest" (the deep thread's newest / oldest item text is on the page).
     check: str = ""
+    # CHATKIT keys set while this page is requested (the usage page with its cache off).
+    chatkit: tuple[tuple[str, Any], ...] = ()
 
 
 PAGES: list[Page] = [
@@ -102,6 +104,8 @@ PAGES: list[Page] = [
         check="oldest",
     ),
     Page("usage", USAGE),
+    # Its figures computed on every view: what the first view after USAGE_CACHE_SECONDS costs.
+    Page("usage, cache off", USAGE, chatkit=(("USAGE_CACHE_SECONDS", 0),)),
 ]
 
 
@@ -150,6 +154,7 @@ class Scale:
     checks: dict[str, str] = field(default_factory=dict)
     queries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timings: dict[str, list[float]] = field(default_factory=dict)
+    chatkit: dict[str, dict[str, Any]] = field(default_factory=dict)  # per page name
 
     @property
     def threads(self) -> int:
@@ -258,11 +263,23 @@ def page_url(page: Page, params: Params) -> str:
     return f"{path}?{query}" if query else path
 
 
-def get(scale: Scale, url: str) -> tuple[int, str, str]:
+def page_settings(scale: Scale, name: str) -> Any:
+    """The settings a page is requested under (``Page.chatkit``)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    overrides = scale.chatkit.get(name)
+    if not overrides:
+        return nullcontext()
+    return override_settings(CHATKIT={**settings.CHATKIT, **overrides})
+
+
+def get(scale: Scale, url: str, name: str = "") -> tuple[int, str, str]:
     """Status, body, redirect target of one GET on ``scale``."""
     assert scale.client is not None
     activate(scale)
-    response = scale.client.get(url)
+    with page_settings(scale, name):
+        response = scale.client.get(url)
     body = response.content.decode("utf-8", "replace") if response.status_code == 200 else ""
     return response.status_code, body, str(response.get("Location", ""))
 
@@ -396,8 +413,9 @@ def resolve_pages(
                 continue
             url = deep
         activate(scale)
+        scale.chatkit[page.name] = dict(page.chatkit)
         with CaptureQueriesContext(connection) as captured:
-            status, body, location = get(scale, url)
+            status, body, location = get(scale, url, page.name)
         if status != 200:
             where = f" to {location}" if location else ""
             scale.unavailable[page.name] = f"`{url}` answered {status}{where}"
@@ -436,7 +454,7 @@ def measure(scales: list[Scale], warmup: int, repeat: int, seed: int) -> None:
             assert scale.client is not None
             activate(scale)
             scale.wrapper.ensure_connection()
-            with quiet_gc():
+            with quiet_gc(), page_settings(scale, name):
                 begin = time.perf_counter()
                 response = scale.client.get(scale.urls[name])
                 elapsed = time.perf_counter() - begin
