@@ -34,6 +34,7 @@ from chatkit.types import (
     UserMessageItem,
 )
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from django_chatkit import models
 from django_chatkit.agent_config import get_agent, model_name
@@ -108,7 +109,7 @@ class AgentChatKitServer(DjangoChatKitServer):
         except StoredDataInvalid as exc:
             # Retrying cannot help, and the model must not answer a history with a hole in it.
             logger.error("ChatKit cannot load the history: %s", exc, exc_info=exc)
-            raise CustomStreamError(SERVER_FAULT, allow_retry=False) from exc
+            raise CustomStreamError(gettext(SERVER_FAULT), allow_retry=False) from exc
         model_input = await self.converter.to_agent_input(history)
 
         tracker = RunTracker(thread.id, context, model_name(agent))

@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.utils.translation import gettext_noop
 
 # What a client is told when the server fails: never what failed (that goes to the log).
-SERVER_FAULT = "The server failed to answer this request. The fault has been logged."
+# Marked for makemessages only: translated where it is sent (gettext(SERVER_FAULT)), in the
+# language of that request.
+SERVER_FAULT = gettext_noop("The server failed to answer this request. The fault has been logged.")
 # Streamed answers. The charset is said: a client that is not a browser (curl, requests, an
 # HTTP library) otherwise decodes the events' UTF-8 text as Latin-1 or ASCII.
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"

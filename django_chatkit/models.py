@@ -49,7 +49,7 @@ def new_thread_id() -> str:
 
 
 class Thread(OwnedModel):
-    id = models.CharField(primary_key=True, max_length=ID_LENGTH, default=new_thread_id)
+    id = models.CharField(_("id"), primary_key=True, max_length=ID_LENGTH, default=new_thread_id)
     title = models.TextField(_("title"), blank=True, default="")
     status = models.CharField(
         _("status"), max_length=16, choices=ThreadStatus.choices, default=ThreadStatus.ACTIVE
@@ -74,9 +74,9 @@ class Thread(OwnedModel):
     deleted_by_owner_at = models.DateTimeField(_("deleted by owner at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
     updated_at = models.DateTimeField(_("updated at"))
-    allowed_image_domains = models.JSONField(null=True, blank=True)
+    allowed_image_domains = models.JSONField(_("allowed image domains"), null=True, blank=True)
     # Server-side only (ThreadMetadata.metadata): never sent to the client.
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(_("metadata"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("thread")
@@ -129,7 +129,11 @@ class ThreadItem(models.Model):
     id = models.BigAutoField(primary_key=True)
     # Indexed by chatkit_item_page and chatkit_item_unique_id, both led by thread.
     thread = models.ForeignKey(
-        Thread, on_delete=models.CASCADE, related_name="items", db_index=False
+        Thread,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_index=False,
+        verbose_name=_("thread"),
     )
     item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
     type = models.CharField(_("type"), max_length=32, db_index=True)
@@ -162,9 +166,14 @@ class AttachmentStatus(models.TextChoices):
 
 
 class Attachment(OwnedModel):
-    id = models.CharField(primary_key=True, max_length=ID_LENGTH)
+    id = models.CharField(_("id"), primary_key=True, max_length=ID_LENGTH)
     thread = models.ForeignKey(
-        Thread, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+        Thread,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
+        verbose_name=_("thread"),
     )
     type = models.CharField(_("type"), max_length=16)  # "file" | "image"
     # The client's file name, kept for display only: storage names are generated.
@@ -245,7 +254,11 @@ class Feedback(models.Model):
 
     # Indexed by chatkit_feedback_one_vote, led by thread.
     thread = models.ForeignKey(
-        Thread, on_delete=models.CASCADE, related_name="feedback", db_index=False
+        Thread,
+        on_delete=models.CASCADE,
+        related_name="feedback",
+        db_index=False,
+        verbose_name=_("thread"),
     )
     item_id = models.CharField(_("item id"), max_length=ID_LENGTH)
     kind = models.CharField(_("kind"), max_length=16, choices=FeedbackKind.choices)
@@ -292,7 +305,11 @@ class Run(OwnedModel):
 
     # Indexed by chatkit_run_thread, led by thread.
     thread = models.ForeignKey(
-        Thread, on_delete=models.CASCADE, related_name="runs", db_index=False
+        Thread,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        db_index=False,
+        verbose_name=_("thread"),
     )
     kind = models.CharField(_("kind"), max_length=16, choices=RunKind.choices)
     model = models.CharField(_("model"), max_length=255, blank=True, default="")

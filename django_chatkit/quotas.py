@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from asgiref.sync import sync_to_async
 from django.core.cache import BaseCache, caches
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from django_chatkit.client_address import client_address
 from django_chatkit.conf import chatkit_settings
@@ -48,7 +49,8 @@ class QuotaExceeded(RequestRejected):
         super().__init__(
             429,
             "quota_exceeded",
-            f"You have reached {limit}. It resets at {local:%H:%M:%S} (in {wait}).",
+            gettext("You have reached %(limit)s. It resets at %(time)s (in %(wait)s).")
+            % {"limit": limit, "time": f"{local:%H:%M:%S}", "wait": wait},
             retry_after=seconds,
         )
 
@@ -60,7 +62,9 @@ class QuotaUnavailable(RequestRejected):
         super().__init__(
             503,
             "quota_unavailable",
-            "The chat is unavailable for a moment (usage limits cannot be checked). Retry soon.",
+            gettext(
+                "The chat is unavailable for a moment (usage limits cannot be checked). Retry soon."
+            ),
             retry_after=UNAVAILABLE_RETRY_AFTER,
         )
 
@@ -113,7 +117,10 @@ def _check_and_count(keys: list[str]) -> None:
         used = cache.get_many([_tokens_key(who, now) for who in keys])
         if any(int(value) >= budget for value in used.values()):
             tomorrow = _day_start(now) + timedelta(days=1)
-            raise QuotaExceeded(f"today's budget of {budget:,} tokens", tomorrow)
+            raise QuotaExceeded(
+                gettext("today's budget of %(budget)s tokens") % {"budget": f"{budget:,}"},
+                tomorrow,
+            )
     per_minute = chatkit_settings.REQUESTS_PER_MINUTE
     if per_minute is not None:
         window = current_window()
@@ -126,7 +133,15 @@ def _check_and_count(keys: list[str]) -> None:
             resets = datetime.fromtimestamp(
                 (window + 1) * RPM_WINDOW_SECONDS, tz=timezone.get_default_timezone()
             )
-            raise QuotaExceeded(f"the limit of {per_minute} messages per minute", resets)
+            raise QuotaExceeded(
+                ngettext(
+                    "the limit of %(count)d message per minute",
+                    "the limit of %(count)d messages per minute",
+                    per_minute,
+                )
+                % {"count": per_minute},
+                resets,
+            )
 
 
 def _add_tokens(keys: list[str], tokens: int) -> None:

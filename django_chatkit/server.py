@@ -43,6 +43,7 @@ from chatkit.types import (
     WidgetItem,
     is_streaming_req,
 )
+from django.utils.translation import gettext, ngettext
 from pydantic import TypeAdapter, ValidationError
 
 from django_chatkit.conf import chatkit_settings
@@ -50,7 +51,7 @@ from django_chatkit.context import ChatKitContext
 from django_chatkit.errors import SERVER_FAULT, RequestRejected, StoredDataInvalid
 from django_chatkit.loading import get_attachment_store
 from django_chatkit.quotas import check_and_count_request
-from django_chatkit.store import DjangoStore, locked_refusal
+from django_chatkit.store import DjangoStore, locked_refusal, with_reason
 from django_chatkit.titles import MAX_TITLE_LENGTH
 
 logger = logging.getLogger("django_chatkit")
@@ -70,9 +71,11 @@ TURN_OPS = (
 
 def status_message(thread: ThreadMetadata) -> str:
     reason = getattr(thread.status, "reason", None)
-    verb = "locked" if thread.status.type == "locked" else "closed"
-    message = f"This conversation is {verb} and cannot take new messages."
-    return f"{message} Reason: {reason}" if reason else message
+    if thread.status.type == "locked":
+        message = gettext("This conversation is locked and cannot take new messages.")
+    else:
+        message = gettext("This conversation is closed and cannot take new messages.")
+    return with_reason(message, reason)
 
 
 # Ops after which the SDK calls respond(): the model turns that quotas count.
@@ -88,7 +91,10 @@ RESPONDING_OPS = (
 def _check_title(title: str) -> None:
     if len(title) > MAX_TITLE_LENGTH:
         raise RequestRejected(
-            400, "invalid_request", f"A title may be at most {MAX_TITLE_LENGTH} characters long."
+            400,
+            "invalid_request",
+            gettext("A title may be at most %(count)d characters long.")
+            % {"count": MAX_TITLE_LENGTH},
         )
 
 
@@ -199,7 +205,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
             except StoredDataInvalid as exc:
                 _name_thread(exc, request)
                 logger.error("ChatKit could not finish %s: %s", request.type, exc, exc_info=exc)
-                yield _error_frame(SERVER_FAULT)
+                yield _error_frame(gettext(SERVER_FAULT))
 
     async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
         """Raise for a request that cannot run; return a message to refuse it as a stream error.
@@ -243,10 +249,12 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 # Loaded for the SDK's op too (load_thread_for_request): no extra query.
                 thread = await self.store.load_thread_for_request(request.params.thread_id, context)
                 if isinstance(thread.status, LockedStatus):
-                    raise locked_refusal("it cannot be renamed", thread.status.reason)
+                    raise locked_refusal(gettext("it cannot be renamed"), thread.status.reason)
                 if self.store.is_on_legal_hold(thread.id, context):
                     raise RequestRejected(
-                        409, "thread_on_legal_hold", "This conversation cannot be renamed."
+                        409,
+                        "thread_on_legal_hold",
+                        gettext("This conversation cannot be renamed."),
                     )
                 return None
             case AttachmentsCreateReq():
@@ -274,7 +282,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
             raise RequestRejected(
                 409,
                 "thread_on_legal_hold",
-                "This conversation's messages cannot be removed, so it cannot be retried.",
+                gettext("This conversation's messages cannot be removed, so it cannot be retried."),
             )
         await self._check_turn_target(request, context)
         return None
@@ -310,7 +318,14 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         limit = int(chatkit_settings.ATTACHMENTS["MAX_COUNT"])
         if len(attachment_ids) > limit:
             raise RequestRejected(
-                400, "invalid_request", f"A message may carry at most {limit} attachments."
+                400,
+                "invalid_request",
+                ngettext(
+                    "A message may carry at most %(count)d attachment.",
+                    "A message may carry at most %(count)d attachments.",
+                    limit,
+                )
+                % {"count": limit},
             )
         missing = await self.store.missing_attachments(attachment_ids, context)
         if missing:

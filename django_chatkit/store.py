@@ -19,6 +19,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, F, Func, Model, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from django_chatkit import models, signals
 from django_chatkit.attachments import copies
@@ -164,12 +165,17 @@ def _owned_thread(
 
 
 def locked_refusal(change: str, reason: str | None) -> RequestRejected:
-    """The 409 refusing the owner ``change`` (what they tried) on a locked thread, with the
-    moderator's message to them (``Thread.status_reason``; never the internal note)."""
-    message = f"This conversation is locked: {change}."
-    return RequestRejected(
-        409, "thread_locked", f"{message} Reason: {reason}" if reason else message
-    )
+    """The 409 refusing the owner ``change`` (what they tried, translated) on a locked thread,
+    with the moderator's message to them (``Thread.status_reason``; never the internal note)."""
+    message = gettext("This conversation is locked: %(change)s.") % {"change": change}
+    return RequestRejected(409, "thread_locked", with_reason(message, reason))
+
+
+def with_reason(message: str, reason: str | None) -> str:
+    """``message`` followed by the moderator's message to the owner, when there is one."""
+    if not reason:
+        return message
+    return gettext("%(message)s Reason: %(reason)s") % {"message": message, "reason": reason}
 
 
 def _remember_stored(context: ChatKitContext, thread_id: str, values: dict[str, Any]) -> None:
@@ -543,7 +549,7 @@ class DjangoStore(Store[ChatKitContext]):
         found = {item_id for item_id, _, _ in rows}
         for _, status, reason in rows[:1]:
             if status == models.ThreadStatus.LOCKED:
-                raise locked_refusal("its feedback cannot change", reason)
+                raise locked_refusal(gettext("its feedback cannot change"), reason)
         if found != wanted:
             missing = ", ".join(sorted(wanted - found))
             raise NotFoundError(f"Item(s) {missing} not found in thread {thread_id}")

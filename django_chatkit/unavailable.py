@@ -13,6 +13,7 @@ from typing import Any, ParamSpec
 from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponseBase, JsonResponse
+from django.utils.translation import gettext
 
 from django_chatkit.db import close_dropped_connections
 from django_chatkit.errors import error_response
@@ -26,7 +27,9 @@ RETRY_AFTER_SECONDS = 1
 
 def database_unavailable() -> JsonResponse:
     response = error_response(
-        503, "database_unavailable", "The chat is unavailable for a moment. Retry soon."
+        503,
+        "database_unavailable",
+        gettext("The chat is unavailable for a moment. Retry soon."),
     )
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

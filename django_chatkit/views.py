@@ -14,6 +14,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
@@ -102,7 +103,7 @@ class ChatKitView(View):
             request, allow_anonymous=chatkit_settings.ALLOW_ANONYMOUS
         )
         if context is None:
-            return error_response(401, "not_authenticated", "Sign in to use the chat.")
+            return error_response(401, "not_authenticated", gettext("Sign in to use the chat."))
 
         reason = (
             await sync_to_async(_csrf_failure)(request)
@@ -131,11 +132,11 @@ class ChatKitView(View):
             return error_response(400, "unsupported_operation", str(exc) or "Not supported.")
         except StoredDataInvalid as exc:
             logger.error("ChatKit could not answer %s: %s", op, exc, exc_info=exc)
-            return error_response(500, "internal_error", SERVER_FAULT)
+            return error_response(500, "internal_error", gettext(SERVER_FAULT))
         except ValidationError as exc:
             # The body was validated already: this is data the server made or loaded.
             logger.error("ChatKit could not answer %s: invalid data", op, exc_info=exc)
-            return error_response(500, "internal_error", SERVER_FAULT)
+            return error_response(500, "internal_error", gettext(SERVER_FAULT))
         except ValueError as exc:
             # The SDK raises ValueError for requests that are well-formed but make no sense
             # (audio that is not base64, a non-widget action sender, ...), and so may the

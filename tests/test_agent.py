@@ -282,7 +282,7 @@ class TestQuotas:
         assert first.answer == "First."
         calls = len([r for r in fake.requests if is_answer(r)])
         second = await chat.send(first.thread_id, "two")
-        assert "limit of 1 messages per minute" in second.error.message
+        assert "limit of 1 message per minute" in second.error.message
         assert second.error.allow_retry is True
         assert len([r for r in fake.requests if is_answer(r)]) == calls
 

@@ -117,7 +117,7 @@ class TestRefusedTurnStoresNothing:
             first = await chat.create_thread("one")
             second = await chat.send(str(first.thread_id), "two")
         assert first.answer == "echo: one"
-        assert "limit of 1 messages per minute" in message(second)
+        assert "limit of 1 message per minute" in message(second)
         assert [i["type"] for i in await chat.items(str(first.thread_id))] == [
             "user_message",
             "assistant_message",

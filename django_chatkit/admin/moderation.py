@@ -241,9 +241,10 @@ def _release(thread: models.Thread, data: dict[str, str]) -> tuple[dict[str, Any
     return {"legal_hold": False}, " ".join(sentences)
 
 
-def _counted(singular: str, plural: str) -> Callable[[int], str]:
-    # ngettext at call time: the message is in the language of the request that runs the action.
-    return lambda count: ngettext(singular, plural, count) % {"count": count}
+def _counted(message: Callable[[int], str]) -> Callable[[int], str]:
+    # ``message`` calls ngettext itself (so that makemessages finds both forms) at call time:
+    # the message is in the language of the request that runs the action.
+    return lambda count: message(count) % {"count": count}
 
 
 LOCK = Step(
@@ -260,10 +261,13 @@ LOCK = Step(
         _("Locked (was %(status)s)."),
         _("Lock updated."),
     ),
-    done=_counted("%(count)d thread locked.", "%(count)d threads locked."),
+    done=_counted(lambda n: ngettext("%(count)d thread locked.", "%(count)d threads locked.", n)),
     unchanged=_counted(
-        "%(count)d thread was already locked, with these texts: unchanged.",
-        "%(count)d threads were already locked, with these texts: unchanged.",
+        lambda n: ngettext(
+            "%(count)d thread was already locked, with these texts: unchanged.",
+            "%(count)d threads were already locked, with these texts: unchanged.",
+            n,
+        )
     ),
 )
 CLOSE = Step(
@@ -280,10 +284,13 @@ CLOSE = Step(
         _("Closed (was %(status)s)."),
         _("Close updated."),
     ),
-    done=_counted("%(count)d thread closed.", "%(count)d threads closed."),
+    done=_counted(lambda n: ngettext("%(count)d thread closed.", "%(count)d threads closed.", n)),
     unchanged=_counted(
-        "%(count)d thread was already closed, with these texts: unchanged.",
-        "%(count)d threads were already closed, with these texts: unchanged.",
+        lambda n: ngettext(
+            "%(count)d thread was already closed, with these texts: unchanged.",
+            "%(count)d threads were already closed, with these texts: unchanged.",
+            n,
+        )
     ),
 )
 REOPEN = Step(
@@ -296,10 +303,15 @@ REOPEN = Step(
     submit=_("Reopen"),
     form_class=ReopenForm,
     plan=_reopen,
-    done=_counted("%(count)d thread reopened.", "%(count)d threads reopened."),
+    done=_counted(
+        lambda n: ngettext("%(count)d thread reopened.", "%(count)d threads reopened.", n)
+    ),
     unchanged=_counted(
-        "%(count)d thread was neither locked nor closed: unchanged.",
-        "%(count)d threads were neither locked nor closed: unchanged.",
+        lambda n: ngettext(
+            "%(count)d thread was neither locked nor closed: unchanged.",
+            "%(count)d threads were neither locked nor closed: unchanged.",
+            n,
+        )
     ),
 )
 HOLD = Step(
@@ -313,10 +325,17 @@ HOLD = Step(
     submit=_("Put on legal hold"),
     form_class=HoldForm,
     plan=_hold,
-    done=_counted("%(count)d thread put on legal hold.", "%(count)d threads put on legal hold."),
+    done=_counted(
+        lambda n: ngettext(
+            "%(count)d thread put on legal hold.", "%(count)d threads put on legal hold.", n
+        )
+    ),
     unchanged=_counted(
-        "%(count)d thread was already on legal hold: unchanged.",
-        "%(count)d threads were already on legal hold: unchanged.",
+        lambda n: ngettext(
+            "%(count)d thread was already on legal hold: unchanged.",
+            "%(count)d threads were already on legal hold: unchanged.",
+            n,
+        )
     ),
 )
 RELEASE = Step(
@@ -330,12 +349,18 @@ RELEASE = Step(
     form_class=HoldForm,
     plan=_release,
     done=_counted(
-        "%(count)d thread released from legal hold.",
-        "%(count)d threads released from legal hold.",
+        lambda n: ngettext(
+            "%(count)d thread released from legal hold.",
+            "%(count)d threads released from legal hold.",
+            n,
+        )
     ),
     unchanged=_counted(
-        "%(count)d thread was not on legal hold: unchanged.",
-        "%(count)d threads were not on legal hold: unchanged.",
+        lambda n: ngettext(
+            "%(count)d thread was not on legal hold: unchanged.",
+            "%(count)d threads were not on legal hold: unchanged.",
+            n,
+        )
     ),
 )
 

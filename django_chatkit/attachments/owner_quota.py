@@ -25,6 +25,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from django_chatkit import models
 from django_chatkit.attachments.options import Limits
@@ -50,8 +51,14 @@ def too_many_pending(limit: int) -> RequestRejected:
     return RequestRejected(
         429,
         "too_many_pending_attachments",
-        f"You already have {limit} attachments waiting to be sent: send them in a message or "
-        "remove some before adding more.",
+        ngettext(
+            "You already have %(count)d attachment waiting to be sent: send it in a message or "
+            "remove it before adding more.",
+            "You already have %(count)d attachments waiting to be sent: send them in a message "
+            "or remove some before adding more.",
+            limit,
+        )
+        % {"count": limit},
     )
 
 
@@ -59,8 +66,11 @@ def storage_full(limit: int, used: int) -> RequestRejected:
     return RequestRejected(
         413,
         "attachment_storage_full",
-        f"Your attachments would take more than the {_readable(limit)} you may store "
-        f"({_readable(used)} used): delete some attachments or conversations first.",
+        gettext(
+            "Your attachments would take more than the %(limit)s you may store (%(used)s used): "
+            "delete some attachments or conversations first."
+        )
+        % {"limit": _readable(limit), "used": _readable(used)},
     )
 
 

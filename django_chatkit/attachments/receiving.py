@@ -18,6 +18,7 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParserError
+from django.utils.translation import gettext
 
 from django_chatkit.errors import RequestRejected
 
@@ -26,7 +27,15 @@ FILE_FIELD = "file"
 
 
 def too_large(max_bytes: int) -> RequestRejected:
-    return RequestRejected(413, "file_too_large", f"The file is larger than {max_bytes} bytes.")
+    return RequestRejected(
+        413,
+        "file_too_large",
+        gettext("The file is larger than %(max)d bytes.") % {"max": max_bytes},
+    )
+
+
+def empty_file() -> RequestRejected:
+    return RequestRejected(400, "empty_file", gettext("The file is empty."))
 
 
 @dataclass
@@ -161,5 +170,5 @@ def receive_upload(request: HttpRequest, max_bytes: int) -> ReceivedFile:
         received = copy_limited(_read_chunks(request), max_bytes)
     if received.size == 0:
         received.close()
-        raise RequestRejected(400, "empty_file", "The file is empty.")
+        raise empty_file()
     return received

@@ -27,6 +27,7 @@ from chatkit.types import (
 )
 from django.db import transaction
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from django_chatkit import models
 from django_chatkit.attachments import owner_quota, storage, uploads
@@ -138,7 +139,7 @@ class DjangoAttachmentStore(AttachmentStore[ChatKitContext]):
                 raise RequestRejected(
                     409,
                     "attachment_not_uploaded",
-                    f"Attachment {upload.id} has not been uploaded yet.",
+                    gettext("Attachment %(id)s has not been uploaded yet.") % {"id": upload.id},
                 )
             try:
                 await uploads.finish_incoming(upload, current)

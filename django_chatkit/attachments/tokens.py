@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import Owner
@@ -51,7 +52,7 @@ def read_upload_token(token: str | None) -> UploadClaim:
         raise RequestRejected(
             403,
             "upload_token_expired",
-            "The upload URL has expired: attach the file again.",
+            gettext("The upload URL has expired: attach the file again."),
         ) from exc
     except signing.BadSignature as exc:
         raise RequestRejected(

@@ -13,13 +13,19 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from chatkit.types import Attachment
+from django.utils.translation import gettext
 
 from django_chatkit import models
 from django_chatkit.attachments import owner_quota, storage
 from django_chatkit.attachments.metadata import STORAGE_ALIAS_KEY, STORAGE_NAME_KEY
 from django_chatkit.attachments.options import Limits
 from django_chatkit.attachments.previews import make_preview
-from django_chatkit.attachments.receiving import ReceivedFile, copy_limited, too_large
+from django_chatkit.attachments.receiving import (
+    ReceivedFile,
+    copy_limited,
+    empty_file,
+    too_large,
+)
 from django_chatkit.attachments.validation import Declared, check_content
 from django_chatkit.context import Owner
 from django_chatkit.db import in_thread
@@ -157,7 +163,7 @@ def _fetch_incoming(upload: PendingUpload, limits: Limits) -> ReceivedFile:
         raise RequestRejected(
             409,
             "attachment_not_uploaded",
-            f"Attachment {upload.id} has not been uploaded yet.",
+            gettext("Attachment %(id)s has not been uploaded yet.") % {"id": upload.id},
         )
     if size > limits.max_bytes:
         raise too_large(limits.max_bytes)
@@ -166,7 +172,7 @@ def _fetch_incoming(upload: PendingUpload, limits: Limits) -> ReceivedFile:
     )
     if received.size == 0:
         received.close()
-        raise RequestRejected(400, "empty_file", "The file is empty.")
+        raise empty_file()
     return received
 
 
@@ -187,7 +193,10 @@ async def finish_incoming(upload: PendingUpload, limits: Limits) -> Attachment:
         if exc.code == "attachment_not_uploaded":
             raise
         raise RequestRejected(
-            exc.status, exc.code, f"Attachment {upload.name!r} was refused: {exc.message}"
+            exc.status,
+            exc.code,
+            gettext("Attachment %(name)s was refused: %(reason)s")
+            % {"name": repr(upload.name), "reason": exc.message},
         ) from exc
     finally:
         await sync_to_async(storage.remove, thread_sensitive=False)(

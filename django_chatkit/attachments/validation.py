@@ -16,10 +16,12 @@ from pathlib import PurePosixPath
 from typing import IO
 
 import filetype  # type: ignore[import-untyped]
+from django.utils.translation import gettext
 from PIL import Image, ImageOps
 
 from django_chatkit.attachments import decoding
 from django_chatkit.attachments.options import Limits
+from django_chatkit.attachments.receiving import empty_file, too_large
 from django_chatkit.errors import RequestRejected
 
 SNIFF_BYTES = 8192
@@ -85,22 +87,28 @@ def check_declared(name: str, mime_type: str, size: int, limits: Limits) -> Decl
     mime = mime_type.split(";")[0].strip().lower()
     clean = clean_name(name)
     if mime not in limits.allowed_types:
-        allowed = ", ".join(sorted(limits.allowed_types)) or "none"
+        allowed = ", ".join(sorted(limits.allowed_types)) or gettext("none")
         raise unsupported(
-            f"Files of type {mime or '(none)'!r} are not accepted (allowed: {allowed})."
+            gettext("Files of type %(type)s are not accepted (allowed: %(allowed)s).")
+            % {"type": repr(mime or gettext("(none)")), "allowed": allowed}
         )
     extension = extension_of(clean)
     if extension and extension not in limits.extensions(mime):
         raise unsupported(
-            f"The extension {extension!r} does not match the type {mime!r} "
-            f"(expected one of: {', '.join(limits.extensions(mime))})."
+            gettext(
+                "The extension %(extension)s does not match the type %(type)s "
+                "(expected one of: %(expected)s)."
+            )
+            % {
+                "extension": repr(extension),
+                "type": repr(mime),
+                "expected": ", ".join(limits.extensions(mime)),
+            }
         )
     if size > limits.max_bytes:
-        raise RequestRejected(
-            413, "file_too_large", f"The file is larger than {limits.max_bytes} bytes."
-        )
+        raise too_large(limits.max_bytes)
     if size <= 0:
-        raise RequestRejected(400, "empty_file", "The file is empty.")
+        raise empty_file()
     return Declared(name=clean, mime_type=mime, size=size)
 
 
@@ -117,11 +125,16 @@ def _check_text(file: IO[bytes], declared: str) -> None:
     try:
         while chunk := file.read(64 * 1024):
             if b"\x00" in chunk:
-                raise unsupported(f"The file is not {declared} text: it holds NUL bytes.")
+                raise unsupported(
+                    gettext("The file is not %(type)s text: it holds NUL bytes.")
+                    % {"type": declared}
+                )
             decoder.decode(chunk)
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise unsupported(f"The file is not {declared} text: it is not valid UTF-8.") from exc
+        raise unsupported(
+            gettext("The file is not %(type)s text: it is not valid UTF-8.") % {"type": declared}
+        ) from exc
     finally:
         file.seek(0)
 
@@ -132,13 +145,16 @@ def _check_header(file: IO[bytes], declared: str) -> None:
         found = Image.MIME.get(image.format or "", "")
         width, height = image.size
         if found != declared:
-            raise unsupported(f"The file is not a {declared} image.")
+            raise unsupported(gettext("The file is not a %(type)s image.") % {"type": declared})
         if width * height > MAX_IMAGE_PIXELS:
             raise RequestRejected(
                 413,
                 "image_too_large",
-                f"The image has {width}x{height} pixels; at most "
-                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels are accepted.",
+                gettext(
+                    "The image has %(width)dx%(height)d pixels; at most %(limit)d megapixels "
+                    "are accepted."
+                )
+                % {"width": width, "height": height, "limit": MAX_IMAGE_PIXELS // 1_000_000},
             )
         image.verify()
 
@@ -173,9 +189,13 @@ def _check_image(file: IO[bytes], declared: str) -> Image.Image | None:
     except RequestRejected:
         raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise RequestRejected(413, "image_too_large", "The image has too many pixels.") from exc
+        raise RequestRejected(
+            413, "image_too_large", gettext("The image has too many pixels.")
+        ) from exc
     except Exception as exc:  # Pillow raises many kinds of errors for broken files
-        raise unsupported(f"The file is not a valid {declared} image.") from exc
+        raise unsupported(
+            gettext("The file is not a valid %(type)s image.") % {"type": declared}
+        ) from exc
     finally:
         file.seek(0)
 
@@ -190,12 +210,18 @@ def check_content(file: IO[bytes], declared: Declared) -> Image.Image | None:
     sniffed = filetype.guess_mime(_head(file))
     if is_text_type(mime):
         if sniffed is not None:
-            raise unsupported(f"The file is not {mime} text: its content is {sniffed}.")
+            raise unsupported(
+                gettext("The file is not %(type)s text: its content is %(found)s.")
+                % {"type": mime, "found": sniffed}
+            )
         _check_text(file, mime)
         return None
     if sniffed != mime:
-        found = sniffed or "of an unknown type"
-        raise unsupported(f"The file was declared as {mime}, but its content is {found}.")
+        found = sniffed or gettext("of an unknown type")
+        raise unsupported(
+            gettext("The file was declared as %(type)s, but its content is %(found)s.")
+            % {"type": mime, "found": found}
+        )
     if is_image_type(mime):
         return _check_image(file, mime)
     return None

@@ -17,6 +17,7 @@ from django.http import (
 )
 from django.utils.decorators import method_decorator
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
@@ -194,7 +195,9 @@ class DownloadView(View):
             request, allow_anonymous=chatkit_settings.ALLOW_ANONYMOUS
         )
         if context is None:
-            return error_response(401, "not_authenticated", "Sign in to download attachments.")
+            return error_response(
+                401, "not_authenticated", gettext("Sign in to download attachments.")
+            )
         try:
             found = await attachment_store().load_attachment_for_download(attachment_id, context)
         except NotFoundError:
