@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('django_chatkit', '0005_moderation'),
+        ('django_chatkit', '0006_title_trigram_index'),
     ]
 
     operations = [
