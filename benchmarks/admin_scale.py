@@ -376,8 +376,11 @@ def item_text(thread: str, newest: bool) -> str:
 
 def check(scale: Scale, page: Page, body: str, pattern: str) -> str:
     if page.check == "planted":
+        from django.contrib.admin.utils import quote
+
         ids = [admin_data.thread_id(g) for g in scale.params.planted_ordinals()]
-        found = sum(1 for thread in ids if f"/{thread}/" in body)
+        # The admin's URLs quote primary keys ("_" is "_5F"): the rows link to the quoted id.
+        found = sum(1 for thread in ids if f"/{quote(thread)}/" in body)
         return f"{found}/{len(ids)} threads with the word listed"
     if page.check in ("newest", "oldest"):
         thread = placeholders(scale.params)["deep_thread"]
