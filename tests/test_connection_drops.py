@@ -44,7 +44,10 @@ pytestmark = [
     ),
 ]
 
-WORDS = [f"w{i} " for i in range(30)]
+# Long enough (60 tokens, 3 s) that the title call, answered at once but written from a busy
+# machine's thread pool, is stored while the answer still streams: "after the title run" needs
+# a later event to drop the connection at (it failed once in a loaded full run with 30).
+WORDS = [f"w{i} " for i in range(60)]
 ANSWER = "".join(WORDS)
 # Per test process: parallel runs must not drop each other's connections.
 APPLICATION_NAME = f"chatkit-drop-{os.getpid()}"
