@@ -415,6 +415,8 @@ _BUILDERS: dict[str, Callable[[dict[str, Any], PageData], dict[str, Any]]] = {
     "sdk_hidden_context": _hidden_context,
     "end_of_turn": _end_of_turn,
 }
+# Item types drawn by another type's template: both kinds of hidden context look alike.
+_TEMPLATES = {"sdk_hidden_context": "hidden_context_item"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,7 +666,7 @@ def _item_entry(row: Mapping[str, Any], page: PageData) -> Entry:
     if builder is not None:
         try:
             entry.data = builder(payload, page)
-            entry.template = f"{TEMPLATE_DIR}/items/{item_type}.html"
+            entry.template = f"{TEMPLATE_DIR}/items/{_TEMPLATES.get(item_type, item_type)}.html"
         except (TypeError, ValueError, AttributeError, KeyError):
             # A payload the SDK would not have written: shown as its JSON, not as an error page.
             entry.data = {}
