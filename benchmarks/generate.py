@@ -256,6 +256,14 @@ def write_threads(rows: list[dict[str, Any]], *, method: str, batch_size: int) -
         Thread.objects.bulk_create([Thread(**row) for row in rows], batch_size=batch_size)
         return
     meta = Thread._meta
+    # Fields the rows leave out take their model default: COPY would write NULL (Django's
+    # defaults are not the database's), and new NOT NULL columns (legal_hold) refuse it.
+    defaults = {
+        field.name: field.get_default()
+        for field in meta.concrete_fields
+        if field.name not in rows[0] and field.has_default() and not field.primary_key
+    }
+    rows = [{**defaults, **row} for row in rows] if defaults else rows
     names = list(rows[0])
     columns = _columns(meta, names)
     json_fields = {"metadata", "allowed_image_domains"}

@@ -62,14 +62,17 @@ class Thread(OwnedModel):
         help_text=_("Shown to the thread's owner when it refuses a new message."),
     )
     # Why a moderator locked or closed it: staff only, never sent to the client.
+    # The columns added for moderation have database defaults too (db_default): workers of the
+    # release before, still serving during a rolling deploy, insert threads without them.
     moderator_note = models.TextField(
         _("internal note"),
         blank=True,
         default="",
+        db_default="",
         help_text=_("For staff only: never shown to the thread's owner."),
     )
     # On legal hold: the owner can neither delete nor rename it, and no purge removes it.
-    legal_hold = models.BooleanField(_("legal hold"), default=False)
+    legal_hold = models.BooleanField(_("legal hold"), default=False, db_default=False)
     # The owner deleted it while on hold: hidden from them, kept for staff.
     deleted_by_owner_at = models.DateTimeField(_("deleted by owner at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), db_index=True)
@@ -274,7 +277,7 @@ class Feedback(models.Model):
         related_name="+",
         verbose_name=_("reviewed by"),
     )
-    review_note = models.TextField(_("review note"), blank=True, default="")
+    review_note = models.TextField(_("review note"), blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("feedback")

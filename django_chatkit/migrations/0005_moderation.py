@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='feedback',
             name='review_note',
-            field=models.TextField(blank=True, default='', verbose_name='review note'),
+            field=models.TextField(blank=True, db_default='', default='', verbose_name='review note'),
         ),
         migrations.AddField(
             model_name='feedback',
@@ -61,12 +61,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='thread',
             name='legal_hold',
-            field=models.BooleanField(default=False, verbose_name='legal hold'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='legal hold'),
         ),
         migrations.AddField(
             model_name='thread',
             name='moderator_note',
-            field=models.TextField(blank=True, default='', help_text="For staff only: never shown to the thread's owner.", verbose_name='internal note'),
+            field=models.TextField(blank=True, db_default='', default='', help_text="For staff only: never shown to the thread's owner.", verbose_name='internal note'),
         ),
         migrations.AlterField(
             model_name='thread',
