@@ -6,7 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.http import HttpResponseBase, JsonResponse, StreamingHttpResponse
-from django.utils.translation import gettext_noop
+
+
+def gettext_noop(message: str) -> str:
+    """Marks ``message`` for makemessages, as Django's does, without touching the settings:
+    this module is imported by ``asgi.py`` before ``DJANGO_SETTINGS_MODULE`` is set."""
+    return message
+
 
 # What a client is told when the server fails: never what failed (that goes to the log).
 # Marked for makemessages only: translated where it is sent (gettext(SERVER_FAULT)), in the

@@ -35,7 +35,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import connections
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.text import smart_split, unescape_string_literal
@@ -103,6 +102,9 @@ def _users(term: str) -> QuerySet[Any]:
 def _items(queryset: QuerySet[models.Thread], term: str, words: list[str]) -> QuerySet[Any]:
     items = models.ThreadItem.objects.order_by()
     if connections[queryset.db].vendor == "postgresql":
+        # Imported here: django.contrib.postgres needs psycopg, which SQLite sites lack.
+        from django.contrib.postgres.search import SearchQuery, SearchVector
+
         vector = SearchVector("text", config=TEXT_SEARCH_CONFIG)
         query = SearchQuery(term, config=TEXT_SEARCH_CONFIG, search_type="websearch")
         items = items.annotate(search=vector).filter(search=query)
