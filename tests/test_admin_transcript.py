@@ -392,6 +392,34 @@ def test_feedback_and_runs_show_beside_the_answers(alice, staff_client):
     assert "ck-run-failed" in html
 
 
+def test_links_into_the_runs_admin_only_for_those_who_may_open_it(alice, staff_client):
+    thread = new_thread(alice)
+    make_turns(alice, thread, 1)
+    run = models.Run.objects.get(thread=thread)
+    run_page = reverse("admin:django_chatkit_run_change", args=[run.pk])
+    runs_list = reverse("admin:django_chatkit_run_changelist") + f"?thread__id__exact={thread.id}"
+    readers = {
+        "superuser": staff_client,
+        "view_thread + view_run": staff_with("view_thread", "view_run"),
+    }
+    for who, client in readers.items():
+        for url in (change_url(thread), page_url(thread)):
+            html = html_of(client, url)
+            assert f'href="{run_page}"' in html, (who, url)
+            assert "gpt-test" in html, (who, url)  # the run's figures
+        assert f'href="{runs_list}"' in html_of(client, change_url(thread)), who
+        assert client.get(run_page).status_code == 200, who
+    # Thread viewers who may not open runs see each run's figures, and no link to a page that
+    # would answer 403: neither the run's nor the thread's "Model calls" list.
+    viewer = staff_with("view_thread")
+    assert viewer.get(run_page).status_code == 403
+    for url in (change_url(thread), page_url(thread)):
+        html = html_of(viewer, url)
+        assert f"Run {run.pk}" in html and "gpt-test" in html, url
+        assert "/admin/django_chatkit/run/" not in html, url
+    assert "Model calls" not in html_of(viewer, change_url(thread))
+
+
 # --- paging ------------------------------------------------------------------------------
 
 

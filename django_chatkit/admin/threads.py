@@ -18,6 +18,7 @@ from django_chatkit import models
 from django_chatkit.admin import columns, filters, transcript
 from django_chatkit.admin.common import ThreadModelForm, owner_label
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
+from django_chatkit.admin.links import may_view
 from django_chatkit.admin.moderation import MODERATION_FIELDS, ThreadModerationAdmin
 from django_chatkit.admin.runs import runs_url
 from django_chatkit.admin.search import thread_search
@@ -84,6 +85,7 @@ class ThreadAdmin(ThreadModerationAdmin):
         "metadata",
         "allowed_image_domains",
         "transcript",
+        "transcript_without_run_links",
         "runs",
         # Changed only by the moderation actions (reasons asked, history kept): the title is
         # the one field staff with change permission may edit (not under legal hold).
@@ -167,6 +169,27 @@ class ThreadAdmin(ThreadModerationAdmin):
     @admin.display(description=_("transcript"))
     def transcript(self, obj: models.Thread) -> str:
         return transcript.render_newest(obj)
+
+    @admin.display(description=_("transcript"))
+    def transcript_without_run_links(self, obj: models.Thread) -> str:
+        return transcript.render_newest(obj, run_links=False)
+
+    def get_fieldsets(self, request: HttpRequest, obj: models.Thread | None = None) -> Any:
+        # Links into the runs admin only for those who may open it: the "Model calls" link,
+        # and each answer's run in the transcript (its figures are shown to every viewer).
+        # A readonly field sees no request, hence two fields, chosen here.
+        fieldsets = super().get_fieldsets(request, obj)
+        if may_view(request, self.admin_site, models.Run):
+            return fieldsets
+        without_links = []
+        for name, options in fieldsets:
+            fields = [
+                "transcript_without_run_links" if field == "transcript" else field
+                for field in options["fields"]
+                if field != "runs"
+            ]
+            without_links.append((name, {**options, "fields": tuple(fields)}))
+        return without_links
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the admin's own URLs, whose catch-all would take the transcript's pages.

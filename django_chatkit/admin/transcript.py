@@ -18,7 +18,7 @@ import bisect
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from markdown_it import MarkdownIt
 
 from django_chatkit import models
+from django_chatkit.admin.links import may_view
 
 if TYPE_CHECKING:
     from django_chatkit.admin.common import ThreadModelAdmin
@@ -744,7 +745,13 @@ def transcript_url(thread_id: str, item_id: str) -> str:
     return f"{base}#{url_quote(item_id, safe='')}"
 
 
-def render_page(page: PageData, *, admin_site_name: str = "admin") -> SafeString:
+def render_page(
+    page: PageData, *, admin_site_name: str = "admin", run_links: bool = True
+) -> SafeString:
+    """The transcript's HTML; ``run_links``: whether each run links to its page in the runs
+    admin (only for those who may open it)."""
+    if not run_links:
+        page.runs[:] = [replace(run, admin_url=None) for run in page.runs]
     thread_id = str(page.thread.pk)
     older_url = newer_url = ""
     if page.rows and page.has_older:
@@ -761,9 +768,9 @@ def render_page(page: PageData, *, admin_site_name: str = "admin") -> SafeString
     return render_to_string(f"{TEMPLATE_DIR}/transcript.html", context)
 
 
-def render_newest(thread: models.Thread) -> SafeString:
+def render_newest(thread: models.Thread, *, run_links: bool = True) -> SafeString:
     """The thread's change page: its newest page of items."""
-    return render_page(load_page(thread))
+    return render_page(load_page(thread), run_links=run_links)
 
 
 def transcript_view(
@@ -798,7 +805,11 @@ def transcript_view(
         "change_url": reverse(
             f"{site_name}:{opts.app_label}_{opts.model_name}_change", args=[quote(thread.pk)]
         ),
-        "transcript": render_page(page, admin_site_name=site_name),
+        "transcript": render_page(
+            page,
+            admin_site_name=site_name,
+            run_links=may_view(request, model_admin.admin_site, models.Run),
+        ),
     }
     request.current_app = site_name
     return TemplateResponse(request, f"{TEMPLATE_DIR}/page.html", context)
