@@ -103,6 +103,17 @@ PAGES: list[Page] = [
         kind="deepest",
         check="oldest",
     ),
+    # The review queues (deliverable 4): their default order, failures / unreviewed negative
+    # votes first, and the newest attachments.
+    Page("runs, failures first", "admin:django_chatkit_run_changelist"),
+    Page("runs, one model", "admin:django_chatkit_run_changelist", query="model=gpt-4.1"),
+    Page("feedback queue", "admin:django_chatkit_feedback_changelist"),
+    Page(
+        "feedback queue, negative",
+        "admin:django_chatkit_feedback_changelist",
+        query="kind__exact=negative",
+    ),
+    Page("attachments", "admin:django_chatkit_attachment_changelist"),
     Page("usage", USAGE),
     # Its figures computed on every view: what the first view after USAGE_CACHE_SECONDS costs.
     Page("usage, cache off", USAGE, chatkit=(("USAGE_CACHE_SECONDS", 0),)),

@@ -211,6 +211,8 @@ class Attachment(OwnedModel):
             ),
             # Orphan cleanup: old pending uploads and uploads never sent.
             models.Index(fields=["status", "created_at"], name="chatkit_attachment_status"),
+            # The attachments admin's order, newest first.
+            models.Index(fields=["created_at", "id"], name="chatkit_attachment_recent"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
 from django_chatkit.admin.common import AttachmentModelAdmin, owner_label
+from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
 
 # A raster image inline as base64, nothing else: no SVG (it can carry script), no remote URL
@@ -55,6 +56,12 @@ class AttachmentAdmin(AttachmentModelAdmin):
     search_fields = ("=id", "name", "user__username", "user__email", "=anonymous_key")
     list_select_related = ("user", "thread")
     show_full_result_count = False
+    # Counted as the threads list is (admin/counting.py): estimated unfiltered, capped filtered.
+    paginator = EstimatedCountPaginator
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[BoundedChangeList]:
+        return BoundedChangeList
+
     ordering = ("-created_at", "-id")
     fields = (
         "id",

@@ -18,7 +18,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Case, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Left
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -30,7 +30,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import FeedbackModelAdmin, owner_label
+from django_chatkit.admin.common import FeedbackModelAdmin, first_when, owner_label
+from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
+from django_chatkit.admin.filters import RecentModelFilter
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
 from django_chatkit.admin.transcript import transcript_url
 
@@ -107,29 +109,14 @@ class ReviewedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AnswerModelFilter(admin.SimpleListFilter):
+class AnswerModelFilter(RecentModelFilter):
     """The model of the rated answer (the annotation ``answer_model``)."""
 
-    title = _("model")
-    parameter_name = "model"
+    run_kind = models.RunKind.ANSWER
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        # One query, whatever the page shows: the models answer runs have used.
-        names = (
-            models.Run.objects.filter(kind=models.RunKind.ANSWER)
-            .exclude(model="")
-            .order_by("model")
-            .values_list("model", flat=True)
-            .distinct()
-        )
-        return [(name, name) for name in names]
-
-    def queryset(
-        self, request: HttpRequest, queryset: QuerySet[models.Feedback]
-    ) -> QuerySet[models.Feedback]:
-        value = self.value()
+    def of_model(self, queryset: QuerySet[Any], name: str) -> QuerySet[Any]:
         # A keyword the annotation adds (with_review_columns), unknown to the model's fields.
-        return queryset.filter(**{"answer_model": value}) if value else queryset
+        return queryset.filter(**{"answer_model": name})
 
 
 class ReviewForm(forms.Form):
@@ -161,21 +148,21 @@ class FeedbackAdmin(FeedbackModelAdmin):
     list_select_related = ("thread", "thread__user", "reviewed_by")
     # The total of all votes is a second COUNT(*) the queue does not need.
     show_full_result_count = False
+    # Counted as the threads list is (admin/counting.py): estimated unfiltered, capped filtered.
+    paginator = EstimatedCountPaginator
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[BoundedChangeList]:
+        return BoundedChangeList
+
     # The queue: votes nobody has reviewed yet come first; among them the negative ones, which
     # point at answers that went wrong; and the newest first, since a recent fault is the one
     # still happening. Reviewed votes follow in the same order, as a record.
+    # Served by the index chatkit_feedback_review_order (migration 0008).
     ordering = (
-        Case(
-            When(reviewed_at__isnull=True, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        ).asc(),
-        Case(
-            When(kind=models.FeedbackKind.NEGATIVE, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        ).asc(),
+        first_when(Q(reviewed_at__isnull=True)),
+        first_when(Q(kind=models.FeedbackKind.NEGATIVE)),
         "-updated_at",
+        "-id",
     )
     fields = (
         "kind",

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Q
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -20,7 +20,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import RunModelAdmin, owner_label
+from django_chatkit.admin.common import RunModelAdmin, first_when, owner_label
+from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
+from django_chatkit.admin.filters import RunModelFilter
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
 from django_chatkit.admin.usage import UsageUrlsMixin
 
@@ -58,21 +60,21 @@ class RunAdmin(UsageUrlsMixin, RunModelAdmin):
         "error_excerpt",
     )
     list_display_links = ("started_at",)
-    list_filter = ("status", "kind", "model", "started_at")
+    list_filter = ("status", "kind", RunModelFilter, "started_at")
     # Ids are matched exactly (an index lookup, where a substring search scans every run).
     search_fields = ("=thread__id", "=response_id", "user__username")
     list_select_related = ("thread", "user")
     # The total of all runs is a second COUNT(*) over the whole table, not needed here.
     show_full_result_count = False
+    # Counted as the threads list is (admin/counting.py): estimated unfiltered, capped filtered.
+    paginator = EstimatedCountPaginator
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[BoundedChangeList]:
+        return BoundedChangeList
+
     # Failures first: they are what a reviewer opens this list for; then the newest.
-    ordering = (
-        Case(
-            When(status=models.RunStatus.FAILED, then=Value(0)),
-            default=Value(1),
-            output_field=IntegerField(),
-        ).asc(),
-        "-started_at",
-    )
+    # Served by the index chatkit_run_review_order (migration 0008).
+    ordering = (first_when(Q(status=models.RunStatus.FAILED)), "-started_at", "-id")
     fields = (
         "thread_page",
         "owner",
