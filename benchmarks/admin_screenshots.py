@@ -562,6 +562,11 @@ async def _store_conversation() -> str:
         )
         models.Feedback.objects.create(thread=thread, item_id="msg_answer_plan", kind="positive")
         models.Feedback.objects.create(thread=thread, item_id="msg_answer_cheaper", kind="negative")
+        # Voted a little after each answer (created_at and updated_at are set on save: now).
+        for item_id, seconds in (("msg_answer_plan", 30), ("msg_answer_cheaper", 90)):
+            models.Feedback.objects.filter(thread=thread, item_id=item_id).update(
+                created_at=aware(seconds), updated_at=aware(seconds)
+            )
         models.Thread.objects.filter(pk=thread.pk).update(updated_at=aware(141))
 
     await sync_to_async(save_runs_and_votes)()
