@@ -402,7 +402,7 @@ def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     with CaptureQueriesContext(connection) as queries:
         response = staff_client.get(URL + "?q=match")
     html = response.content.decode()
-    assert "more than 2 threads" in html
+    assert "Threads: more than 2" in html
     assert len(response.context["cl"].result_list) == 1
     threads = re.compile(rf"FROM {re.escape(connection.ops.quote_name('django_chatkit_thread'))}\s")
     sql = [q["sql"] for q in queries.captured_queries if threads.search(q["sql"])]
@@ -420,7 +420,7 @@ def test_filtered_count_stops_at_its_cap(staff_client, alice, monkeypatch):
     monkeypatch.setattr(EstimatedCountPaginator, "count_cap", 2)
     with CaptureQueriesContext(connection) as queries:
         html = staff_client.get(URL + "?owner_kind=user").content.decode()
-    assert "more than 2 threads" in html
+    assert "Threads: more than 2" in html
     sql = [q["sql"] for q in queries.captured_queries if "django_chatkit_thread" in q["sql"]]
     (count,) = [s for s in sql if "COUNT(*)" in s]
     assert "LIMIT 3" in count and FIGURE not in count and "ORDER BY" not in count
@@ -453,7 +453,9 @@ def test_unfiltered_count_is_estimated_on_postgresql(staff_client, alice, monkey
     monkeypatch.setattr(EstimatedCountPaginator, "estimate_threshold", 5)
     with CaptureQueriesContext(connection) as queries:
         html = staff_client.get(URL).content.decode()
-    assert "about 7 threads" in html
+    assert "Threads: about 7" in html
+    # Not beside the search box as Django would ("7 results (Show all)"): an estimate.
+    assert "results" not in html.split('id="changelist-search"')[1].split("</form>")[0]
     sql = [q["sql"] for q in queries.captured_queries]
     assert [s for s in sql if "pg_class" in s]
     # No COUNT(*) over the table (the figures' correlated COUNTs are per row, not this).
@@ -468,6 +470,8 @@ def test_unfiltered_count_is_estimated_on_postgresql(staff_client, alice, monkey
     monkeypatch.setattr(EstimatedCountPaginator, "estimate_threshold", 0)
     html = staff_client.get(URL + "?failed_runs=yes").content.decode()
     assert re.search(r"\n3 threads\n", html)
+    # Filtered and exact: also beside the search box, as in Django.
+    assert "3 results" in html.split('id="changelist-search"')[1].split("</form>")[0]
 
 
 def test_view_only_staff_sees_the_changelist(alice):

@@ -520,9 +520,9 @@ class ThreadModerationAdmin(ThreadModelAdmin):
     ) -> TemplateResponse:
         # Counted even when all are listed: the same queries for 10 threads as for 200.
         total = threads.count()
-        listed = list(
-            threads.select_related("user").order_by("-created_at", "-pk")[:LISTED_ON_CONFIRMATION]
-        )
+        # In the changelist's order, so the threads read as they were ticked.
+        ordering = (*self.get_ordering(request), "-pk")
+        listed = list(threads.select_related("user").order_by(*ordering)[:LISTED_ON_CONFIRMATION])
         opts = self.opts
         context = {
             **self.admin_site.each_context(request),

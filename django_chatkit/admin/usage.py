@@ -263,6 +263,14 @@ def _integer(value: float) -> str:
     return formats.number_format(round(value), force_grouping=True)
 
 
+def _minutes(seconds: int) -> str:
+    """ "5" (not "5.0") for 300 seconds, "2.5" for 150; empty when the cache is off."""
+    if seconds <= 0:
+        return ""
+    minutes = round(seconds / 60, 1)
+    return formats.number_format(minutes, decimal_pos=0 if minutes == int(minutes) else 1)
+
+
 def _percent(value: float) -> str:
     return gettext("%(percent)s%%") % {"percent": formats.number_format(value * 100, 1)}
 
@@ -459,7 +467,7 @@ class UsageUrlsMixin(RunModelAdmin):
             "last_day": usage.days[-1].day,
             "time_zone": str(tz),
             "computed_at": usage.computed_at,
-            "cache_minutes": round(chatkit_settings.USAGE_CACHE_SECONDS / 60, 1),
+            "cache_minutes": _minutes(chatkit_settings.USAGE_CACHE_SECONDS),
             "totals": [
                 (gettext("Turns"), _integer(usage.totals.turns)),
                 (gettext("Tokens"), _integer(usage.totals.tokens)),
