@@ -196,6 +196,19 @@ def test_queue_order_unreviewed_then_negative_then_newest(root_client, alice, bo
     assert order == [votes[name].item_id for name in expected]
 
 
+def test_a_run_left_running_by_a_crash_claims_no_later_answer(root_client, alice):
+    chat = thread(alice)
+    # A worker died mid-answer an hour earlier: its run still says "running", unfinished.
+    run(chat, "gpt-crashed", T0 - timedelta(hours=1), finished_at=None, status="running")
+    item(chat, "msg_q", "user_message", T0, "Still there?")
+    run(chat, "gpt-4.1", T0 + timedelta(seconds=1), finished_at=T0 + timedelta(seconds=2))
+    # Saved after its run was recorded as finished: no run of its turn covers it.
+    item(chat, "msg_a", "assistant_message", T0 + timedelta(seconds=5), "Yes.")
+    vote(chat, "msg_a", "positive", T0 + timedelta(minutes=1))
+    (row,) = results(root_client.get(reverse(FEEDBACK_LIST)))
+    assert row.answer_model == "gpt-4.1"
+
+
 def test_feedback_filters(root_client, conversation, alice):
     other = thread(alice)
     item(other, "msg_x", "assistant_message", T0 + timedelta(days=30), "Old answer")

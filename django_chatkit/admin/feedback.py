@@ -67,25 +67,27 @@ def with_review_columns(queryset: QuerySet[models.Feedback]) -> QuerySet[models.
         rated_at=Subquery(rated.values("created_at")[:1]),
         rated_text=Subquery(rated.values(head=Left("text", EXCERPT_CHARS + 1))[:1]),
     )
-    asked = (
-        models.ThreadItem.objects.filter(
-            thread=OuterRef("thread"), type="user_message", created_at__lt=OuterRef("rated_at")
-        )
-        .order_by("-created_at", "-id")
-        .values(head=Left("text", EXCERPT_CHARS + 1))[:1]
+    asked = models.ThreadItem.objects.filter(
+        thread=OuterRef("thread"), type="user_message", created_at__lt=OuterRef("rated_at")
+    ).order_by("-created_at", "-id")
+    queryset = queryset.annotate(
+        asked_at=Subquery(asked.values("created_at")[:1]),
+        asked_text=Subquery(asked.values(head=Left("text", EXCERPT_CHARS + 1))[:1]),
     )
-    # The answer run that was streaming when the item was made; failing that (an item saved
-    # after its run was recorded as finished), the last answer run started before it.
+    # The answer run that was streaming when the item was made, within its turn (started
+    # after the user's message: the index range stays the turn's few runs, and a run a crashed
+    # worker left "running" long ago claims nothing); failing that (an item saved after its
+    # run was recorded as finished), the last answer run started before it.
     answers = models.Run.objects.filter(
         thread=OuterRef("thread"),
         kind=models.RunKind.ANSWER,
         started_at__lte=OuterRef("rated_at"),
     ).order_by("-started_at", "-id")
     covering = answers.filter(
-        Q(finished_at__isnull=True) | Q(finished_at__gte=OuterRef("rated_at"))
+        Q(finished_at__isnull=True) | Q(finished_at__gte=OuterRef("rated_at")),
+        started_at__gte=OuterRef("asked_at"),
     )
     return queryset.annotate(
-        asked_text=Subquery(asked),
         answer_model=Coalesce(
             Subquery(covering.values("model")[:1]), Subquery(answers.values("model")[:1])
         ),
