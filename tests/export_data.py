@@ -1,7 +1,7 @@
 """Rows of every kind for the export tests, written through the ORM (and Django storage).
 
-``populate`` is also run by ``python -m tests.export_data DB_PATH MEDIA_ROOT OUTPUT`` in a
-subprocess on SQLite: the source of the SQLite -> PostgreSQL round trip of tests/test_import.py.
+``populate`` is also run in a subprocess on SQLite by tests/export_source.py: the source of the
+SQLite -> PostgreSQL round trip of tests/test_import.py.
 """
 
 from __future__ import annotations
@@ -146,21 +146,3 @@ def populate() -> dict[str, Any]:
         id="thr_export0005", user=people["bob"], created_at=BASE, updated_at=BASE
     )
     return {"users": people, "threads": threads}
-
-
-if __name__ == "__main__":  # the SQLite source of the cross-database round trip
-    import os
-    import sys
-
-    import django
-
-    db_path, media_root, output = sys.argv[1:4]
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-    os.environ["CHATKIT_TEST_MEDIA_ROOT"] = media_root
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    populate()
-    call_command("chatkit_export", "--with-files", "--output", output)

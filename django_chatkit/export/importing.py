@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from django.contrib.auth import get_user_model
 from django.core.files.base import File
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from django_chatkit import models
 from django_chatkit.attachments import storage
@@ -381,8 +381,17 @@ def import_export(path: str, owners: OwnerResolver, *, with_files: bool = True) 
         owners.prepare({"username": u, "email": e} for u, e in sorted(reviewer_keys))
         owners.unknown = policy
         stats = ImportStats(users_created=owners.created)
-        for _, record in parse_lines(source.lines()):
-            import_record(record, owners, source if with_files else None, stats)
+        for number, record in parse_lines(source.lines()):
+            try:
+                import_record(record, owners, source if with_files else None, stats)
+            except (DatabaseError, KeyError, TypeError, ValueError) as exc:
+                # This thread's transaction is rolled back; those before it stay (a re-run
+                # skips them).
+                raise ImportRefused(
+                    f"line {number}, thread {record['thread'].get('id')!r}: not imported "
+                    f"({type(exc).__name__}: {exc}); the {stats.threads} thread(s) before it "
+                    "were imported"
+                ) from exc
         return stats
     finally:
         source.close()
