@@ -25,10 +25,16 @@ from tests.export_data import FILE_BYTES, populate, thread_with_everything, user
 pytestmark = pytest.mark.django_db
 
 
+def member(tar: tarfile.TarFile, name: str) -> bytes:
+    handle = tar.extractfile(name)
+    assert handle is not None, name
+    return handle.read()
+
+
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
+    return Path(settings.MEDIA_ROOT)
 
 
 @pytest.fixture
@@ -40,7 +46,6 @@ def schema() -> dict[str, Any]:
     # Read as package data, as an installed wheel would hold it.
     text = resources.files("django_chatkit.export").joinpath("schema/v1.json").read_text()
     return dict(json.loads(text))
-
 
 
 def run_export(tmp_path: Path, *args: str) -> bytes:
@@ -55,9 +60,7 @@ def lines(data: bytes) -> list[dict[str, Any]]:
 
 def test_every_line_is_valid_against_the_schema_and_canonical(data, tmp_path):
     output = run_export(tmp_path)
-    validator = jsonschema.Draft202012Validator(
-        schema(), format_checker=jsonschema.FormatChecker()
-    )
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=jsonschema.FormatChecker())
     jsonschema.Draft202012Validator.check_schema(schema())
     raw_lines = output.decode().splitlines()
     assert len(raw_lines) == models.Thread.objects.count() == 5
@@ -88,7 +91,9 @@ def test_a_record_holds_the_rows_verbatim_in_order(data, tmp_path):
     # The tie (same created_at) in insertion order.
     ids = [i["item_id"] for i in record["items"]]
     assert ids.index("msg_user") + 1 == ids.index("msg_tie_b")
-    assert [f["item_id"] for f in record["feedback"]] == sorted(f["item_id"] for f in record["feedback"])
+    assert [f["item_id"] for f in record["feedback"]] == sorted(
+        f["item_id"] for f in record["feedback"]
+    )
     assert record["feedback"][0]["reviewed_by"] in (
         None,
         {"username": "reviewer", "email": "reviewer@example.com"},
@@ -138,9 +143,7 @@ def test_filters(data, tmp_path):
         run_export(tmp_path, "--thread", "thr_export0004", "--thread", "thr_export0002")
     ) == ["thr_export0002", "thr_export0004"]
     # Last activity (updated_at): thread n is active at BASE + n hours + 5 minutes.
-    assert ids(run_export(tmp_path, "--since", "2025-03-04T19:00:00+01:00")) == [
-        "thr_export0004"
-    ]
+    assert ids(run_export(tmp_path, "--since", "2025-03-04T19:00:00+01:00")) == ["thr_export0004"]
     assert ids(run_export(tmp_path, "--since", "2025-03-05")) == []
 
 
@@ -163,7 +166,7 @@ def test_markdown_is_a_tar_of_one_file_per_thread(data, tmp_path):
     output = run_export(tmp_path, "--format", "markdown", "--user", "alice")
     with tarfile.open(fileobj=io.BytesIO(output)) as tar:
         assert tar.getnames() == ["thr_export0001.md", "thr_export0002.md"]
-        page = tar.extractfile("thr_export0001.md").read().decode()
+        page = member(tar, "thr_export0001.md").decode()
     assert page.startswith("# Thread 1 — ünïcode “quotes”\n")
     assert "Héllo 👋 <b>world</b>" in page
     assert "feedback: negative" in page
@@ -176,13 +179,13 @@ def test_with_files_the_tar_holds_the_jsonl_and_the_bytes(data, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(output)) as tar:
         names = tar.getnames()
         assert names[-1] == "threads.jsonl"
-        assert tar.extractfile("threads.jsonl").read() == plain
+        assert member(tar, "threads.jsonl") == plain
         assert sorted(names[:-1]) == [
             "files/atc_export0001",
             "files/atc_export0002",
             "files/atc_export0003",
         ]
-        assert tar.extractfile("files/atc_export0002").read() == FILE_BYTES + b"2"
+        assert member(tar, "files/atc_export0002") == FILE_BYTES + b"2"
 
 
 def test_a_missing_file_is_reported_and_the_rest_exported(data, tmp_path, capsys):

@@ -28,10 +28,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def member(tar: tarfile.TarFile, name: str) -> bytes:
+    handle = tar.extractfile(name)
+    assert handle is not None, name
+    return handle.read()
+
+
 @pytest.fixture
 def media(settings, tmp_path) -> Path:
     settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path / "media"
+    return Path(settings.MEDIA_ROOT)
 
 
 def export_to(path: Path, *args: str) -> bytes:
@@ -53,7 +59,7 @@ def wipe_chatkit_rows() -> None:
 
 def jsonl_of(tar_bytes: bytes) -> bytes:
     with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
-        return tar.extractfile("threads.jsonl").read()
+        return member(tar, "threads.jsonl")
 
 
 def test_round_trip_on_this_database_is_byte_identical(media, tmp_path):
@@ -147,7 +153,9 @@ def test_owners_are_found_by_username_then_email_then_the_map(media, tmp_path):
     }
     # Bob by his email; his thread's run of Alice's is Alice's again.
     assert models.Thread.objects.get(pk="thr_export0003").user == people["bob"]
-    assert models.Run.objects.get(thread_id="thr_export0003", status="running").user == people["alice"]
+    assert (
+        models.Run.objects.get(thread_id="thr_export0003", status="running").user == people["alice"]
+    )
     assert models.Attachment.objects.get(pk="atc_export0001").user == people["alice"]
 
 
@@ -158,7 +166,8 @@ def test_owner_map_from_a_file(media, tmp_path):
     rename_users()
     (tmp_path / "owners.txt").write_text("# old=new\nalice@example.com = alice2\n")
     import_(tmp_path / "all.jsonl", "--owner-map", str(tmp_path / "owners.txt"))
-    assert models.Thread.objects.get(pk="thr_export0001").user.username == "alice2"
+    thread = models.Thread.objects.select_related("user").get(pk="thr_export0001")
+    assert thread.user is not None and thread.user.username == "alice2"
     with pytest.raises(CommandError, match="not OLD=NEW"):
         import_(tmp_path / "all.jsonl", "--owner-map", "=x")
 

@@ -183,9 +183,7 @@ class ThreadAdmin(ThreadModerationAdmin):
         opts = self.opts
         return request.user.has_perm(f"{opts.app_label}.export_{opts.model_name}")
 
-    @admin.action(
-        description=_("Export selected threads (JSON Lines)"), permissions=("export",)
-    )
+    @admin.action(description=_("Export selected threads (JSON Lines)"), permissions=("export",))
     def export_selected(
         self, request: HttpRequest, queryset: QuerySet[models.Thread]
     ) -> StreamingHttpResponse:

@@ -49,7 +49,9 @@ def end() -> bytes:
     return b"\0" * (2 * BLOCK)
 
 
-def _member_from_file(name: str, handle: IO[bytes], mtime: datetime | None = None) -> Iterator[bytes]:
+def _member_from_file(
+    name: str, handle: IO[bytes], mtime: datetime | None = None
+) -> Iterator[bytes]:
     size = handle.tell()
     handle.seek(0)
     yield header(name, size, mtime)

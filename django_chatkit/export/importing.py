@@ -29,7 +29,7 @@ from django_chatkit.attachments import storage
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.export import FORMAT_VERSION
 from django_chatkit.export.archive import FILES_PREFIX, JSONL_MEMBER, file_member
-from django_chatkit.export.records import parse_timestamp
+from django_chatkit.export.records import parse_timestamp, required_timestamp
 
 UNKNOWN_POLICIES = ("error", "skip", "create")
 
@@ -153,7 +153,7 @@ class Source:
         self.path = path
         self.tar: tarfile.TarFile | None = None
         if tarfile.is_tarfile(path):
-            self.tar = tarfile.open(path, "r:")
+            self.tar = tarfile.open(path, "r:")  # noqa: SIM115 (closed by close())
             self.members = {
                 member.name: member
                 for member in self.tar.getmembers()
@@ -166,13 +166,13 @@ class Source:
                 yield from handle
             return
         try:
-            handle = self.tar.extractfile(JSONL_MEMBER)
+            member = self.tar.extractfile(JSONL_MEMBER)
         except KeyError as exc:
             raise ImportRefused(f"{self.path}: the archive holds no {JSONL_MEMBER}") from exc
-        if handle is None:
+        if member is None:
             raise ImportRefused(f"{self.path}: {JSONL_MEMBER} is not a file")
-        with handle:
-            yield from handle
+        with member:
+            yield from member
 
     def file(self, attachment_id: str) -> IO[bytes] | None:
         if self.tar is None:
@@ -255,8 +255,8 @@ def _write(
         moderator_note=fields["moderator_note"],
         legal_hold=fields["legal_hold"],
         deleted_by_owner_at=parse_timestamp(fields["deleted_by_owner_at"]),
-        created_at=parse_timestamp(fields["created_at"]),
-        updated_at=parse_timestamp(fields["updated_at"]),
+        created_at=required_timestamp(fields["created_at"]),
+        updated_at=required_timestamp(fields["updated_at"]),
         allowed_image_domains=fields["allowed_image_domains"],
         metadata=fields["metadata"],
     )
@@ -268,7 +268,7 @@ def _write(
                 thread=thread,
                 item_id=item["item_id"],
                 type=item["type"],
-                created_at=parse_timestamp(item["created_at"]),
+                created_at=required_timestamp(item["created_at"]),
                 text=item["text"],
                 payload=item["payload"],
             )
@@ -306,7 +306,7 @@ def _write(
         )
         # auto_now_add set it to now: the exported time instead (update() leaves it alone).
         models.Attachment.objects.filter(pk=attachment["id"]).update(
-            created_at=parse_timestamp(attachment["created_at"])
+            created_at=required_timestamp(attachment["created_at"])
         )
         stats.attachments += 1
     for vote in record["feedback"]:
@@ -324,8 +324,8 @@ def _write(
             review_note=vote["review_note"],
         )
         models.Feedback.objects.filter(thread=thread, item_id=vote["item_id"]).update(
-            created_at=parse_timestamp(vote["created_at"]),
-            updated_at=parse_timestamp(vote["updated_at"]),
+            created_at=required_timestamp(vote["created_at"]),
+            updated_at=required_timestamp(vote["updated_at"]),
         )
         stats.feedback += 1
     models.Run.objects.bulk_create(
@@ -338,7 +338,7 @@ def _write(
                 status=run["status"],
                 error_code=run["error_code"],
                 error_message=run["error_message"],
-                started_at=parse_timestamp(run["started_at"]),
+                started_at=required_timestamp(run["started_at"]),
                 first_token_at=parse_timestamp(run["first_token_at"]),
                 finished_at=parse_timestamp(run["finished_at"]),
                 input_tokens=run["input_tokens"],

@@ -14,23 +14,23 @@ ROLE_LABELS = {"user_message": "User", "assistant_message": "Assistant"}
 
 def _owner(owner: dict[str, str]) -> str:
     if "anonymous_key" in owner:
-        return gettext("anonymous visitor")
+        return str(gettext("anonymous visitor"))
     if owner.get("email"):
         return f"{owner['username']} <{owner['email']}>"
-    return owner["username"]
+    return str(owner["username"])
 
 
 def _role(item: dict[str, Any]) -> str:
     if item["type"] == "user_message":
-        return gettext("User")
+        return str(gettext("User"))
     if item["type"] == "assistant_message":
-        return gettext("Assistant")
-    return item["type"].replace("_", " ")
+        return str(gettext("Assistant"))
+    return str(item["type"]).replace("_", " ")
 
 
 def _size(attachment: dict[str, Any]) -> str:
     if attachment["size"] is None:
-        return attachment["mime_type"]
+        return str(attachment["mime_type"])
     return gettext("%(type)s, %(size)s bytes") % {
         "type": attachment["mime_type"],
         "size": attachment["size"],

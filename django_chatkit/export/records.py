@@ -59,6 +59,10 @@ def timestamp(value: datetime | None) -> str | None:
 def parse_timestamp(value: str | None) -> datetime | None:
     if value is None:
         return None
+    return required_timestamp(value)
+
+
+def required_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
@@ -258,9 +262,7 @@ def iter_threads(
         ):
             attachments.setdefault(str(attachment.thread_id), []).append(attachment)
         feedback: dict[str, list[models.Feedback]] = {}
-        for vote in models.Feedback.objects.filter(thread_id__in=ids).select_related(
-            "reviewed_by"
-        ):
+        for vote in models.Feedback.objects.filter(thread_id__in=ids).select_related("reviewed_by"):
             feedback.setdefault(vote.thread_id, []).append(vote)
         # Ordered in the database by thread id, as the batch is: same collation, same order.
         items = _ByThread(

@@ -54,7 +54,9 @@ def selected_threads(options: dict[str, Any]) -> QuerySet[models.Thread]:
         wanted = set(options["thread"])
         found = set(threads.filter(pk__in=wanted).values_list("pk", flat=True))
         if missing := sorted(wanted - found):
-            raise CommandError(f"No such thread (for the other options given): {', '.join(missing)}")
+            raise CommandError(
+                f"No such thread (for the other options given): {', '.join(missing)}"
+            )
         threads = threads.filter(pk__in=wanted)
     if options["since"]:
         threads = threads.filter(Q(updated_at__gte=parse_since(options["since"])))
