@@ -13,8 +13,8 @@ growth of memory between them comes from the number of threads. A database is re
 marker records the same parameters.
 
 The export runs as ``manage.py chatkit_export --output FILE`` in a child process (the real
-command, its own interpreter); its peak RSS is the child's ``ru_maxrss`` (``os.wait4``), its
-rate the rows of the database over the wall time. The output is checked (one line per thread,
+command, its own interpreter); its peak RSS is the child's ``ru_maxrss`` (``os.wait4`` in a small
+launcher process: see ``LAUNCHER``), its rate the rows of the database over the wall time. The output is checked (one line per thread,
 the items counted) and removed. Target: peak RSS at the largest size within 1.2x of the smallest.
 The report goes to ``benchmarks/results/export_scale.md``.
 """
@@ -84,6 +84,18 @@ def prepare(params: Params, prefix: str, reload: bool) -> tuple[str, dict[str, A
     return scale.database, scale.marker
 
 
+# Runs the command and reports its peak RSS. A child's ru_maxrss counts the memory of the process
+# it was forked from (Linux records the old address space's high-water mark at exec): measured
+# straight from this process, it would include this process's size (the data loaded, the previous
+# output read back). This small launcher forks the command instead.
+LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}))
+"""
+
+
 def export_once(database: str, output: Path) -> tuple[float, float]:
     """Run the command in a child process; (wall seconds, peak RSS in MiB)."""
     env = {
@@ -94,13 +106,18 @@ def export_once(database: str, output: Path) -> tuple[float, float]:
     }
     command = [sys.executable, "manage.py", "chatkit_export", "--output", str(output)]
     started = time.perf_counter()
-    child = subprocess.Popen(command, cwd=ROOT, env=env)
-    _, status, usage = os.wait4(child.pid, 0)
+    launched = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        check=True,
+    )
     seconds = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"chatkit_export failed ({child.returncode}) on {database}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+    result = json.loads(launched.stdout.decode().strip().splitlines()[-1])
+    if result["code"] != 0:
+        raise SystemExit(f"chatkit_export failed ({result['code']}) on {database}")
+    return seconds, result["maxrss_kib"] / 1024  # KiB on Linux
 
 
 def check_output(path: Path) -> tuple[int, int]:
@@ -108,7 +125,6 @@ def check_output(path: Path) -> tuple[int, int]:
     with path.open("rb") as handle:
         for line in handle:
             lines += 1
-            # Cheap: the items array is between "items":[ and ],"runs": (sorted keys).
             record = json.loads(line)
             items += len(record["items"])
     return lines, items
@@ -175,7 +191,8 @@ Each size is a database of `benchmarks.admin_data` (5 items per thread on averag
 answer, feedback on one answer in thirty) plus {deep.deep_threads} threads of \
 {deep.deep_items:,} items at every size (the longest line is the same at both sizes). The
 export is `manage.py chatkit_export --output FILE` (JSONL, every thread) in a child process;
-peak RSS is the child's `ru_maxrss`; rates are the database's rows over the wall time (process
+peak RSS is the command's `ru_maxrss` (read by a small launcher process, not by the benchmark's:
+a child's `ru_maxrss` would include the size of the process it was forked from); rates are the database's rows over the wall time (process
 start included). The output was read back: one line per thread, every item present.
 
 | threads | items | runs | seconds | threads/s | items/s | output MB | peak RSS MiB |

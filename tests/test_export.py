@@ -198,3 +198,17 @@ def test_a_missing_file_is_reported_and_the_rest_exported(data, tmp_path, capsys
         assert "files/atc_export0001" not in tar.getnames()
         assert "files/atc_export0002" in tar.getnames()
     assert "atc_export0001" in capsys.readouterr().err
+
+
+def test_progress_goes_to_stderr_only_when_it_is_a_terminal(data, tmp_path, capsys, monkeypatch):
+    run_export(tmp_path)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    run_export(tmp_path)
+    assert capsys.readouterr().err.endswith("\r5 threads exported.\n")
+
+
+def test_stdout_is_the_default_output(data, tmp_path, capfdbinary):
+    call_command("chatkit_export", "--thread", "thr_export0005")
+    out = capfdbinary.readouterr().out
+    assert [r["thread"]["id"] for r in lines(out)] == ["thr_export0005"]
