@@ -59,11 +59,12 @@ def offered_actions(client: Client) -> list[str]:
     page = client.get(reverse(CHANGELIST))
     assert page.status_code == 200
     html = page.content.decode()
-    return [a for a in ("export_selected", "lock_threads") if f'value="{a}"' in html]
+    actions = ("export_selected", "export_selected_markdown", "lock_threads")
+    return [a for a in actions if f'value="{a}"' in html]
 
 
-def action_data(ids: list[str]) -> dict[str, Any]:
-    return {"action": "export_selected", "_selected_action": ids, "index": "0"}
+def action_data(ids: list[str], action: str = "export_selected") -> dict[str, Any]:
+    return {"action": action, "_selected_action": ids, "index": "0"}
 
 
 def jsonl_ids(body: bytes) -> list[str]:
@@ -73,14 +74,15 @@ def jsonl_ids(body: bytes) -> list[str]:
 # -- the admin action ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("action", ["export_selected", "export_selected_markdown"])
 @pytest.mark.parametrize("codenames", [("view_thread",), ("view_thread", "moderate_thread")])
 def test_staff_without_export_permission_see_no_action_and_a_forged_post_is_refused(
-    data, codenames
+    data, codenames, action
 ):
     client = Client()
     client.force_login(staff_user("staff", *codenames))
-    assert "export_selected" not in offered_actions(client)
-    response = client.post(reverse(CHANGELIST), action_data(["thr_export0001"]))
+    assert action not in offered_actions(client)
+    response = client.post(reverse(CHANGELIST), action_data(["thr_export0001"], action))
     assert not response.streaming and "Content-Disposition" not in response
     queued = [str(m) for m in response.wsgi_request._messages._queued_messages]  # type: ignore[attr-defined]
     if "moderate_thread" in codenames:  # other actions offered: Django refuses this one
@@ -99,8 +101,9 @@ def test_exporters_download_the_selected_threads(data, role):
     )
     client = Client()
     client.force_login(user)
-    assert "export_selected" in offered_actions(client)
-    assert ("lock_threads" in offered_actions(client)) == (role == "superuser")
+    offered = offered_actions(client)
+    assert "export_selected" in offered and "export_selected_markdown" in offered
+    assert ("lock_threads" in offered) == (role == "superuser")
     # Through ASGI, as served in production: an asynchronous stream.
     async_client = AsyncClient()
     async_client.force_login(user)
@@ -113,6 +116,12 @@ def test_exporters_download_the_selected_threads(data, role):
     assert response["Content-Disposition"].startswith('attachment; filename="threads-')
     body = async_to_sync(read_body)(response)
     assert jsonl_ids(body) == ["thr_export0001", "thr_export0003"]
+    response = async_to_sync(async_client.post)(
+        reverse(CHANGELIST), action_data(["thr_export0003"], "export_selected_markdown")
+    )
+    assert response.status_code == 200 and response["Content-Type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(async_to_sync(read_body)(response))) as tar:
+        assert tar.getnames() == ["thr_export0003.md"]
 
 
 def test_the_action_itself_checks_the_permission(data, rf):
@@ -124,6 +133,8 @@ def test_the_action_itself_checks_the_permission(data, rf):
     admin: Any = site._registry[models.Thread]
     with pytest.raises(PermissionDenied):
         admin.export_selected(request, models.Thread.objects.all())
+    with pytest.raises(PermissionDenied):
+        admin.export_selected_markdown(request, models.Thread.objects.all())
 
 
 # -- self-service --------------------------------------------------------------------------------

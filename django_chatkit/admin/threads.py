@@ -23,6 +23,7 @@ from django_chatkit.admin.moderation import MODERATION_FIELDS, ThreadModerationA
 from django_chatkit.admin.runs import runs_url
 from django_chatkit.admin.search import thread_search
 from django_chatkit.export import http as export_http
+from django_chatkit.export.archive import iter_archive
 from django_chatkit.export.jsonl import iter_jsonl
 
 
@@ -130,6 +131,7 @@ class ThreadAdmin(ThreadModerationAdmin):
         "hold_threads",
         "release_threads",
         "export_selected",
+        "export_selected_markdown",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Thread]:
@@ -187,13 +189,30 @@ class ThreadAdmin(ThreadModerationAdmin):
     def export_selected(
         self, request: HttpRequest, queryset: QuerySet[models.Thread]
     ) -> StreamingHttpResponse:
-        # Django offers the action only with the permission and refuses a forged POST of it
+        return self._export(request, queryset, markdown=False)
+
+    @admin.action(
+        description=_("Export selected threads (Markdown transcripts)"), permissions=("export",)
+    )
+    def export_selected_markdown(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread]
+    ) -> StreamingHttpResponse:
+        return self._export(request, queryset, markdown=True)
+
+    def _export(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread], *, markdown: bool
+    ) -> StreamingHttpResponse:
+        # Django offers the actions only with the permission and refuses a forged POST of them
         # (get_actions filters by allowed_permissions); checked again here, as moderation does.
         if not self.has_export_permission(request):
             raise PermissionDenied
         # By primary key, without the changelist's annotations and ordering: the export reads
         # threads in batches of its own (django_chatkit/export/records.py).
         threads = models.Thread.objects.filter(pk__in=queryset.order_by().values("pk"))
-        return export_http.download(
-            iter_jsonl(threads), export_http.filename("threads", archive=False), archive=False
+        pieces = (
+            iter_archive(threads, fmt="markdown", with_files=False)
+            if markdown
+            else iter_jsonl(threads)
         )
+        name = export_http.filename("threads", archive=markdown)
+        return export_http.download(pieces, name, archive=markdown)
