@@ -212,3 +212,13 @@ def test_stdout_is_the_default_output(data, tmp_path, capfdbinary):
     call_command("chatkit_export", "--thread", "thr_export0005")
     out = capfdbinary.readouterr().out
     assert [r["thread"]["id"] for r in lines(out)] == ["thr_export0005"]
+
+
+def test_member_names_are_never_paths():
+    from django_chatkit.export.archive import file_member, member_name
+
+    assert member_name("thr_01jd8x") == "thr_01jd8x"
+    for unsafe in ("../x", "a/b", "..", ".hidden", "a\\..\\b", ""):
+        name = member_name(unsafe)
+        assert name.startswith("id-") and "/" not in name and ".." not in name
+    assert file_member("atc_1") == "files/atc_1"

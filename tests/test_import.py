@@ -243,3 +243,30 @@ def test_sqlite_export_imports_here_identically(media, tmp_path):
     attachment: Any = models.Attachment.objects.get(pk="atc_export0003")
     with storage.get_storage(attachment.storage_alias).open(attachment.storage_name) as f:
         assert f.read() == FILE_BYTES + b"3"
+
+
+def test_an_edited_storage_name_never_becomes_a_path(settings, media, tmp_path):
+    populate()
+    archive = export_to(tmp_path / "all.tar", "--with-files")
+    wipe_chatkit_rows()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        records = [json.loads(line) for line in jsonl_of(archive).splitlines()]
+        records[0]["attachments"][0]["storage_name"] = "../../outside.pdf"
+        edited = tmp_path / "edited.tar"
+        with tarfile.open(edited, "w") as out:
+            for info in tar.getmembers():
+                if info.name != "threads.jsonl":
+                    out.addfile(info, tar.extractfile(info))
+            data = "".join(json.dumps(r) + "\n" for r in records).encode()
+            info = tarfile.TarInfo("threads.jsonl")
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    settings.MEDIA_ROOT = str(tmp_path / "target" / "media")
+    import_(edited)
+    attachment = models.Attachment.objects.get(pk="atc_export0001")
+    assert attachment.storage_name.startswith("chatkit/attachments/atc_export0001/")
+    assert attachment.storage_name.endswith(".pdf")
+    assert not (tmp_path / "target" / "outside.pdf").exists()
+    assert not (tmp_path / "outside.pdf").exists()
+    with storage.get_storage("default").open(attachment.storage_name) as f:
+        assert f.read() == FILE_BYTES + b"1"

@@ -7,6 +7,8 @@ JSONL waits in a temporary file meanwhile) or ``<thread id>.md`` per thread, and
 
 from __future__ import annotations
 
+import hashlib
+import re
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterator
@@ -29,8 +31,19 @@ BLOCK = tarfile.BLOCKSIZE
 COPY_CHUNK = 1024 * 1024
 
 
+# Ids are generated (``atc_...``, ``thr_...``), but custom stores may make others: a member name
+# is the id only when it cannot be a path of its own (no "/", no "..") once extracted.
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def member_name(row_id: str) -> str:
+    if _SAFE_NAME.fullmatch(row_id) and ".." not in row_id:
+        return row_id
+    return "id-" + hashlib.sha256(row_id.encode()).hexdigest()[:32]
+
+
 def file_member(attachment_id: str) -> str:
-    return f"{FILES_PREFIX}{attachment_id}"
+    return f"{FILES_PREFIX}{member_name(attachment_id)}"
 
 
 def header(name: str, size: int, mtime: datetime | None = None) -> bytes:
@@ -124,7 +137,7 @@ def iter_archive(
                     for text in markdown.render(export):
                         page.write(text.encode())
                     yield from _member_from_file(
-                        f"{export.thread.pk}.md", page, export.thread.updated_at
+                        f"{member_name(export.thread.pk)}.md", page, export.thread.updated_at
                     )
             if with_files:
                 yield from _file_members(export, on_missing)

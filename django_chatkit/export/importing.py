@@ -18,9 +18,11 @@ import json
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import IO, Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.base import File
 from django.db import DatabaseError, transaction
 
@@ -191,6 +193,15 @@ def _owner_columns(owner: dict[str, Any], owners: OwnerResolver) -> dict[str, An
     return {"user": owners.user(owner), "anonymous_key": ""}
 
 
+def _generated_name(name: str, attachment_id: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return (
+        name.startswith(f"{storage.PREFIX}/{attachment_id}/")
+        and len(parts) == len(PurePosixPath(storage.PREFIX).parts) + 2
+        and ".." not in parts
+    )
+
+
 def _restore_file(
     attachment: dict[str, Any], source: Source, stored: list[tuple[str, str]]
 ) -> dict[str, str] | None:
@@ -208,6 +219,9 @@ def _restore_file(
         handle.seek(0)
         target = storage.get_storage(alias)
         name = attachment["storage_name"]
+        if not _generated_name(name, attachment["id"]):
+            # Not a name this package makes (an edited export): a new one, never its path.
+            name = storage.new_name(attachment["id"], PurePosixPath(name).suffix[:16])
         if target.exists(name) and target.size(name) == attachment["size"]:
             # Restored by an earlier run whose transaction then failed, or shared storage.
             return {"storage_alias": alias, "storage_name": name}
@@ -384,7 +398,7 @@ def import_export(path: str, owners: OwnerResolver, *, with_files: bool = True) 
         for number, record in parse_lines(source.lines()):
             try:
                 import_record(record, owners, source if with_files else None, stats)
-            except (DatabaseError, KeyError, TypeError, ValueError) as exc:
+            except (DatabaseError, SuspiciousOperation, KeyError, TypeError, ValueError) as exc:
                 # This thread's transaction is rolled back; those before it stay (a re-run
                 # skips them).
                 raise ImportRefused(
