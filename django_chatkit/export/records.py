@@ -28,7 +28,6 @@ from django_chatkit.export import FORMAT_VERSION
 
 BATCH_SIZE = 500
 CURSOR_CHUNK = 2000
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 ITEM_COLUMNS = ("thread_id", "item_id", "type", "created_at", "text", "payload")
 RUN_COLUMNS = (
@@ -53,7 +52,8 @@ def timestamp(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with microseconds, always the same length: what every export writes."""
     if value is None:
         return None
-    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    # isoformat, not strftime: faster, and its year always has four digits.
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_timestamp(value: str | None) -> datetime | None:
