@@ -62,6 +62,12 @@ urlpatterns = [
         DeferredView("django_chatkit.attachments.views.DownloadView", csrf_exempt=False),
         name="download",
     ),
+    # The signed-in user's own conversations, as JSON Lines (?files=1: a tar with their files).
+    path(
+        "export/",
+        DeferredView("django_chatkit.export.views.ExportView", csrf_exempt=False),
+        name="export",
+    ),
     # The widget's module, here rather than only in static/: it then needs no static files
     # setup under any server (django_chatkit/bootstrap_asset.py).
     path("bootstrap.<str:digest>.js", bootstrap_view, name="bootstrap"),

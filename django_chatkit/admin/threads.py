@@ -7,8 +7,9 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import URLPattern
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -22,6 +23,9 @@ from django_chatkit.admin.links import may_view
 from django_chatkit.admin.moderation import MODERATION_FIELDS, ThreadModerationAdmin
 from django_chatkit.admin.runs import runs_url
 from django_chatkit.admin.search import thread_search
+from django_chatkit.export import http as export_http
+from django_chatkit.export.archive import iter_archive
+from django_chatkit.export.jsonl import iter_jsonl
 
 
 class ThreadForm(ThreadModelForm):
@@ -128,6 +132,8 @@ class ThreadAdmin(ThreadModerationAdmin):
         "reopen_threads",
         "hold_threads",
         "release_threads",
+        "export_selected",
+        "export_selected_markdown",
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[models.Thread]:
@@ -197,3 +203,39 @@ class ThreadAdmin(ThreadModerationAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.export_{opts.model_name}")
+
+    @admin.action(description=_("Export selected threads (JSON Lines)"), permissions=("export",))
+    def export_selected(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread]
+    ) -> StreamingHttpResponse:
+        return self._export(request, queryset, markdown=False)
+
+    @admin.action(
+        description=_("Export selected threads (Markdown transcripts)"), permissions=("export",)
+    )
+    def export_selected_markdown(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread]
+    ) -> StreamingHttpResponse:
+        return self._export(request, queryset, markdown=True)
+
+    def _export(
+        self, request: HttpRequest, queryset: QuerySet[models.Thread], *, markdown: bool
+    ) -> StreamingHttpResponse:
+        # Django offers the actions only with the permission and refuses a forged POST of them
+        # (get_actions filters by allowed_permissions); checked again here, as moderation does.
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        # By primary key, without the changelist's annotations and ordering: the export reads
+        # threads in batches of its own (django_chatkit/export/records.py).
+        threads = models.Thread.objects.filter(pk__in=queryset.order_by().values("pk"))
+        pieces = (
+            iter_archive(threads, fmt="markdown", with_files=False)
+            if markdown
+            else iter_jsonl(threads)
+        )
+        name = export_http.filename("threads", archive=markdown)
+        return export_http.download(pieces, name, archive=markdown)
