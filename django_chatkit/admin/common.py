@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.utils.translation import gettext
 
 from django_chatkit import models
+from django_chatkit.erasure import is_tombstone, tombstone_user_pk
 
 if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
     ThreadModelAdmin = admin.ModelAdmin[models.Thread]
@@ -22,7 +23,14 @@ else:
     ThreadModelForm = FeedbackModelForm = forms.ModelForm
 
 
+def anonymous_owner_label(anonymous_key: str) -> str:
+    """An anonymous visitor, or the tombstone of a deleted user (django_chatkit.erasure)."""
+    if is_tombstone(anonymous_key):
+        return gettext("owner deleted (user #%(id)s)") % {"id": tombstone_user_pk(anonymous_key)}
+    return gettext("anonymous %(key)s…") % {"key": anonymous_key[:8]}
+
+
 def owner_label(obj: models.Thread | models.Run | models.Attachment) -> str:
     if obj.user_id is not None:
         return str(obj.user)
-    return gettext("anonymous %(key)s…") % {"key": obj.anonymous_key[:8]}
+    return anonymous_owner_label(obj.anonymous_key)
