@@ -113,6 +113,9 @@ class Command(BaseCommand):
             batches += 1
             total.add(counts)
             self.say(f"Batch {batches}: {verb} {describe(counts)}.")
+        if not dry_run and journal.pending():
+            # Entries of batches killed before their commit, whose threads this run deleted.
+            journal.recover()
         held = held_skipped(policy)
         summary = "Dry run: would delete" if dry_run else "Purged"
         self.say(
