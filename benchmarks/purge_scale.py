@@ -179,7 +179,7 @@ def files_under(root: Path) -> set[str]:
 
 
 def run_purge(
-    database: str, media: Path, batch_size: int, older_than: int = 0
+    database: str, media: Path, batch_size: int, *extra: str
 ) -> tuple[float, int, str, int]:
     """The purge as a child process: seconds, peak RSS in bytes, stdout, exit status."""
     from django.conf import settings
@@ -201,7 +201,7 @@ def run_purge(
     }
     command = [
         sys.executable, "-m", "django", "chatkit_purge",
-        "--older-than", str(older_than), "--batch-size", str(batch_size),
+        "--batch-size", str(batch_size), *(extra or ("--older-than", "0")),
     ]  # fmt: skip
     with tempfile.TemporaryFile(mode="w+") as out:
         started = time.perf_counter()
@@ -238,8 +238,14 @@ def measure(threads: int, batch_size: int, keep: bool) -> Result:
             f"{result.files_written:,} stand-in files; purging...",
             flush=True,
         )
-        # Nothing is 100,000 days old: what the process weighs before it deletes anything.
-        _, result.idle_rss, _, _ = run_purge(target, media, batch_size, older_than=100_000)
+        # What the process weighs when it deletes nothing: one user's threads, none of them
+        # 100,000 days old (without --user, anonymous threads would still follow
+        # ANONYMOUS_RETENTION).
+        _, result.idle_rss, idle_output, _ = run_purge(
+            target, media, batch_size, "--user", admin_data.DEEP_USER, "--older-than", "100000"
+        )
+        if "Purged 0 thread(s)" not in idle_output:
+            result.problems.append(f"the run meant to delete nothing said: {idle_output[-500:]}")
         seconds, rss, output, status = run_purge(target, media, batch_size)
         result.seconds, result.peak_rss = seconds, rss
         result.batches = len(re.findall(r"^Batch \d+:", output, re.MULTILINE))
