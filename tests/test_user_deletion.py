@@ -35,8 +35,12 @@ def media(tmp_path) -> Iterator[Path]:
 
 def test_deleting_a_user_removes_their_threads_and_files(media, alice, bob):
     alices = [make_thread(alice, idle_days=1, attachments=2), make_thread(alice, idle_days=100)]
+    # An upload never sent in a message: an attachment of no thread.
+    unsent = alices[1].attachments[0]
+    models.Attachment.objects.filter(pk=unsent).update(thread=None)
     bobs = make_thread(bob, idle_days=1)
     alice.delete()
+    assert not models.Attachment.objects.filter(pk=unsent).exists()
     for made in alices:
         gone(made, media)
     intact(bobs, media)
