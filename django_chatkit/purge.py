@@ -57,6 +57,9 @@ class Policy:
     # Only this user's threads (``--user``): anonymous threads and tombstones are left alone.
     user_pk: Any = None
     released_tombstones: bool = True
+    # The limits the cutoffs were computed from, for the command's report.
+    user_limit: timedelta | None = None
+    anonymous_limit: timedelta | None = None
 
     def due(self) -> Q:
         """The due threads, holds aside."""
@@ -89,7 +92,13 @@ def make_policy(
                 "CHATKIT['RETENTION'] is None (threads are kept forever) and no --older-than "
                 "was given: nothing of this user's would be purged."
             )
-        return Policy(user_cutoff=now - retention, anonymous_cutoff=None, user_pk=user_pk)
+        return Policy(
+            user_cutoff=now - retention,
+            anonymous_cutoff=None,
+            user_pk=user_pk,
+            released_tombstones=False,
+            user_limit=retention,
+        )
     anonymous = chatkit_settings.ANONYMOUS_RETENTION
     if retention is None and anonymous is None:
         raise NothingConfigured(
@@ -101,6 +110,8 @@ def make_policy(
     return Policy(
         user_cutoff=None if retention is None else now - retention,
         anonymous_cutoff=now - min(limits),
+        user_limit=retention,
+        anonymous_limit=min(limits),
     )
 
 

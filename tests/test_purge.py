@@ -223,3 +223,23 @@ def test_a_removal_that_failed_is_retried_by_the_next_run(media, alice, monkeypa
     assert "Settled 1 of 1 removal journal entry(ies)" in output
     gone(made, media)
     assert leftovers(media) == NOTHING_LEFT
+
+
+@override_settings(SESSION_COOKIE_AGE=14 * 24 * 3600)
+def test_the_report_says_what_the_run_purges(media, alice):
+    with override_settings(CHATKIT={**BASE}):
+        lines = purge().splitlines()
+    assert lines[:3] == [
+        "Signed-in users' threads are kept: CHATKIT['RETENTION'] is None and no --older-than "
+        "was given.",
+        "Purging anonymous visitors' threads idle for more than 14 day(s).",
+        "Purging threads of deleted users whose legal hold was lifted.",
+    ]
+    lines = purge("--older-than", "7.5").splitlines()
+    assert lines[:2] == [
+        "Purging users' threads idle for more than 7.5 day(s).",
+        "Purging anonymous visitors' threads idle for more than 7.5 day(s).",
+    ]
+    assert purge("--user", "alice").splitlines()[0] == (
+        "Purging alice's threads idle for more than 30 day(s)."
+    )

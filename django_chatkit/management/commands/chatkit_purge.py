@@ -5,6 +5,7 @@ Run it from cron or as a periodic task (docs/retention.md). Safe to interrupt an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,6 +16,7 @@ from django_chatkit.purge import (
     DEFAULT_BATCH_SIZE,
     Counts,
     NothingConfigured,
+    Policy,
     held_skipped,
     make_policy,
     purge,
@@ -33,6 +35,32 @@ def find_user(value: str) -> Any:
     if len(found) > 1:
         raise CommandError(f"Several users have the e-mail address {value!r}: give a username.")
     return found[0]
+
+
+def days(limit: timedelta) -> str:
+    return f"{limit / timedelta(days=1):g} day(s)"
+
+
+def scope(policy: Policy, user: Any) -> list[str]:
+    """What this run purges, in words: the first lines of its report."""
+    if user is not None:
+        assert policy.user_limit is not None
+        return [f"Purging {user}'s threads idle for more than {days(policy.user_limit)}."]
+    lines = []
+    if policy.user_limit is None:
+        lines.append(
+            "Signed-in users' threads are kept: CHATKIT['RETENTION'] is None and no "
+            "--older-than was given."
+        )
+    else:
+        lines.append(f"Purging users' threads idle for more than {days(policy.user_limit)}.")
+    # Always set without --user: ANONYMOUS_RETENTION, or RETENTION when that is shorter.
+    assert policy.anonymous_limit is not None
+    lines.append(
+        f"Purging anonymous visitors' threads idle for more than {days(policy.anonymous_limit)}."
+    )
+    lines.append("Purging threads of deleted users whose legal hold was lifted.")
+    return lines
 
 
 def describe(counts: Counts) -> str:
@@ -94,6 +122,8 @@ class Command(BaseCommand):
                 f"{exc} Set CHATKIT['RETENTION'] (days) or pass --older-than DAYS."
             ) from exc
         dry_run = options["dry_run"]
+        for line in scope(policy, user):
+            self.say(line)
         verb = "would delete" if dry_run else "deleted"
 
         entries = journal.pending()
