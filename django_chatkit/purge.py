@@ -6,8 +6,8 @@ longer than its owner kind allows, and is not on legal hold:
 - a signed-in user's thread: ``CHATKIT["RETENTION"]`` days, or ``--older-than``;
 - an anonymous visitor's thread: ``CHATKIT["ANONYMOUS_RETENTION"]`` (by default as long as a
   session lives), or the users' limit when that is shorter;
-- a thread whose owner was deleted while it was on hold (``django_chatkit.erasure``), once the
-  hold is lifted: at once.
+- a thread its owner deleted while it was on hold (hidden from them since), or whose owner was
+  deleted while it was on hold (``django_chatkit.erasure``), once the hold is lifted: at once.
 
 Each batch is one transaction: the batch's threads are locked and checked again (a message
 arriving meanwhile makes a thread active again), deleted with their items, feedback, runs and
@@ -24,6 +24,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 from typing import Any
 
 from django.db import transaction
@@ -56,28 +58,37 @@ class Policy:
     anonymous_cutoff: datetime | None
     # Only this user's threads (``--user``): anonymous threads and tombstones are left alone.
     user_pk: Any = None
-    released_tombstones: bool = True
     # The limits the cutoffs were computed from, for the command's report.
     user_limit: timedelta | None = None
     anonymous_limit: timedelta | None = None
 
-    def due(self) -> Q:
-        """The due threads, holds aside."""
+    def passes(self) -> list[Q]:
+        """The due threads, holds aside, as queries the database serves cheaply, run one after
+        the other: by idle time (a range of the index chatkit_thread_activity), then those due
+        whatever their age: deleted by their owner, or whose owner was deleted, while on hold
+        (a hold lifted since: nobody wants them kept any more). Few rows, one scan per run."""
         if self.user_pk is not None:
             assert self.user_cutoff is not None
-            return Q(user_id=self.user_pk, updated_at__lt=self.user_cutoff)
+            return [
+                Q(user_id=self.user_pk, updated_at__lt=self.user_cutoff),
+                Q(user_id=self.user_pk, deleted_by_owner_at__isnull=False),
+            ]
         tombstone = Q(user__isnull=True, anonymous_key__startswith=TOMBSTONE_PREFIX)
-        due = Q(pk__in=[])
+        released = tombstone | Q(deleted_by_owner_at__isnull=False)
+        by_age = Q(pk__in=[])
         if self.user_cutoff is not None:
-            due |= Q(user__isnull=False, updated_at__lt=self.user_cutoff)
+            by_age |= Q(user__isnull=False, updated_at__lt=self.user_cutoff)
         if self.anonymous_cutoff is not None:
-            due |= Q(user__isnull=True, updated_at__lt=self.anonymous_cutoff) & ~tombstone
-        if self.released_tombstones:
-            due |= tombstone
-        return due
+            by_age |= Q(user__isnull=True, updated_at__lt=self.anonymous_cutoff) & ~tombstone
+        cutoffs = [c for c in (self.user_cutoff, self.anonymous_cutoff) if c is not None]
+        if not cutoffs:
+            return [released]
+        # The latest cutoff, said outright: the index range the first pass reads.
+        return [by_age & Q(updated_at__lt=max(cutoffs)), released]
 
-    def purgeable(self) -> Q:
-        return self.due() & Q(legal_hold=False)
+    def due(self) -> Q:
+        """The due threads, holds aside."""
+        return reduce(or_, self.passes())
 
 
 def make_policy(
@@ -96,7 +107,6 @@ def make_policy(
             user_cutoff=now - retention,
             anonymous_cutoff=None,
             user_pk=user_pk,
-            released_tombstones=False,
             user_limit=retention,
         )
     anonymous = chatkit_settings.ANONYMOUS_RETENTION
@@ -147,10 +157,10 @@ class _Stops:
             sys.stdin.read()  # until the test kills us (or closes stdin: go on)
 
 
-def _due_ids(policy: Policy, after: tuple[datetime, str] | None, size: int) -> list[Any]:
-    """The next ``size`` purgeable threads, oldest activity first (index chatkit_thread_activity),
-    after the keyset position ``after``."""
-    queryset = models.Thread.objects.filter(policy.purgeable())
+def _due_ids(due: Q, after: tuple[datetime, str] | None, size: int) -> list[Any]:
+    """The next ``size`` purgeable threads of ``due``, oldest activity first (index
+    chatkit_thread_activity), after the keyset position ``after``."""
+    queryset = models.Thread.objects.filter(due, legal_hold=False)
     if after is not None:
         queryset = queryset.filter(
             Q(updated_at__gt=after[0]) | Q(updated_at=after[0], id__gt=after[1])
@@ -171,13 +181,13 @@ def _would_delete(ids: list[str]) -> Counts:
     )
 
 
-def _delete(policy: Policy, ids: list[str], stops: _Stops) -> Counts:
+def _delete(due: Q, ids: list[str], stops: _Stops) -> Counts:
     with transaction.atomic():
         # Locked, then checked again: a thread that became active (or held) since it was
         # listed stays; a turn writing to it waits for this batch, then finds it gone.
         locked = list(
             models.Thread.objects.select_for_update()
-            .filter(policy.purgeable(), id__in=ids)
+            .filter(due, legal_hold=False, id__in=ids)
             .values_list("id", flat=True)
         )
         if not locked:
@@ -203,17 +213,18 @@ def purge(policy: Policy, *, batch_size: int, dry_run: bool = False) -> Iterator
     """Delete (or, on a dry run, count) the purgeable threads batch by batch; yield each batch's
     counts once it is committed."""
     stops = _Stops()
-    after: tuple[datetime, str] | None = None
-    while True:
-        rows = _due_ids(policy, after, batch_size)
-        if not rows:
-            return
-        after = rows[-1]
-        ids = [thread_id for _, thread_id in rows]
-        counts = _would_delete(ids) if dry_run else _delete(policy, ids, stops)
-        if not dry_run:
-            stops.reach("after-batch")
-        yield counts
+    for due in policy.passes():
+        after: tuple[datetime, str] | None = None
+        while True:
+            rows = _due_ids(due, after, batch_size)
+            if not rows:
+                break
+            after = rows[-1]
+            ids = [thread_id for _, thread_id in rows]
+            counts = _would_delete(ids) if dry_run else _delete(due, ids, stops)
+            if not dry_run:
+                stops.reach("after-batch")
+            yield counts
 
 
 def held_skipped(policy: Policy) -> int:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from django_chatkit import models
 from django_chatkit.attachments import journal
+from django_chatkit.management.commands.chatkit_purge import RELEASED
 from tests.attachment_flow import local_media
 from tests.factories import snapshot
 from tests.lifecycle_data import (
@@ -126,7 +127,7 @@ def test_a_thread_active_again_since_it_was_listed_is_kept(media, alice):
     made = make_thread(alice, idle_days=40)
     policy = make_policy()
     models.Thread.objects.filter(pk=made.thread.pk).update(updated_at=timezone.now())
-    assert _delete(policy, [made.thread.pk], _Stops()).threads == 0
+    assert _delete(policy.passes()[0], [made.thread.pk], _Stops()).threads == 0
     intact(made, media)
 
 
@@ -233,13 +234,29 @@ def test_the_report_says_what_the_run_purges(media, alice):
         "Signed-in users' threads are kept: CHATKIT['RETENTION'] is None and no --older-than "
         "was given.",
         "Purging anonymous visitors' threads idle for more than 14 day(s).",
-        "Purging threads of deleted users whose legal hold was lifted.",
+        RELEASED,
     ]
     lines = purge("--older-than", "7.5").splitlines()
     assert lines[:2] == [
         "Purging users' threads idle for more than 7.5 day(s).",
         "Purging anonymous visitors' threads idle for more than 7.5 day(s).",
     ]
-    assert purge("--user", "alice").splitlines()[0] == (
-        "Purging alice's threads idle for more than 30 day(s)."
-    )
+    assert purge("--user", "alice").splitlines()[:2] == [
+        "Purging alice's threads idle for more than 30 day(s).",
+        RELEASED,
+    ]
+
+
+@pytest.mark.parametrize("args", [[], ["--user", "alice"]])
+def test_a_thread_its_owner_deleted_under_hold_goes_once_the_hold_is_lifted(media, alice, args):
+    made = make_thread(alice, idle_days=1, held=True)
+    kept = make_thread(alice, idle_days=1)
+    # The owner's delete of a held thread only hides it from them (DjangoStore.delete_thread).
+    models.Thread.objects.filter(pk=made.thread.pk).update(deleted_by_owner_at=timezone.now())
+    purge(*args)
+    intact(made, media)
+    models.Thread.objects.filter(pk=made.thread.pk).update(legal_hold=False)
+    output = purge(*args)
+    gone(made, media)
+    intact(kept, media)
+    assert "Purged 1 thread(s)" in output

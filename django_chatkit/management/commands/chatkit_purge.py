@@ -37,6 +37,12 @@ def find_user(value: str) -> Any:
     return found[0]
 
 
+RELEASED = (
+    "Purging threads deleted by their owner, or whose owner was deleted, while on legal hold, "
+    "once the hold is lifted."
+)
+
+
 def days(limit: timedelta) -> str:
     return f"{limit / timedelta(days=1):g} day(s)"
 
@@ -45,7 +51,10 @@ def scope(policy: Policy, user: Any) -> list[str]:
     """What this run purges, in words: the first lines of its report."""
     if user is not None:
         assert policy.user_limit is not None
-        return [f"Purging {user}'s threads idle for more than {days(policy.user_limit)}."]
+        return [
+            f"Purging {user}'s threads idle for more than {days(policy.user_limit)}.",
+            RELEASED,
+        ]
     lines = []
     if policy.user_limit is None:
         lines.append(
@@ -59,7 +68,7 @@ def scope(policy: Policy, user: Any) -> list[str]:
     lines.append(
         f"Purging anonymous visitors' threads idle for more than {days(policy.anonymous_limit)}."
     )
-    lines.append("Purging threads of deleted users whose legal hold was lifted.")
+    lines.append(RELEASED)
     return lines
 
 
