@@ -45,9 +45,10 @@ def make_thread(
     attachments: int = 1,
     held: bool = False,
     title: str = "",
+    alias: str = "default",
 ) -> Made:
     """A thread last active ``idle_days`` ago, with ``items`` messages, a vote, a run, and
-    ``attachments`` attachments whose bytes (``FILE_BYTES`` each) are in the default storage."""
+    ``attachments`` attachments whose bytes (``FILE_BYTES`` each) are in the storage ``alias``."""
     now = timezone.now()
     last = now - timedelta(days=idle_days)
     thread = models.Thread.objects.create(
@@ -72,7 +73,7 @@ def make_thread(
     models.Run.objects.create(
         **owner_fields(owner), thread=thread, kind="answer", status="completed", started_at=last
     )
-    storage = get_storage("default")
+    storage = get_storage(alias)
     for _ in range(attachments):
         attachment_id = new_typed_id("attachment")
         stored = storage.save(
@@ -86,7 +87,7 @@ def make_thread(
             name="a.txt",
             mime_type="text/plain",
             payload={"id": attachment_id},
-            storage_alias="default",
+            storage_alias=alias,
             storage_name=stored,
             size=FILE_BYTES,
         )
