@@ -15,7 +15,7 @@ SDK_CONFORMANCE_DIR ?= .sdk-conformance
 SDK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help test sdk-conformance demo lint format clean bench bench-admin newcomer
+.PHONY: help test sdk-conformance demo lint format clean bench bench-admin bench-purge newcomer
 
 help:
 	@echo "make test   run the test suite (SQLite; DATABASE_URL / REDIS_URL are honoured)"
@@ -31,6 +31,8 @@ help:
 	@echo "            writes benchmarks/results/overhead.md and overhead.png; BENCH_ARGS=--quick"
 	@echo "make bench-admin  the admin at 10k and 1M threads on PostgreSQL (first run loads ~5M"
 	@echo "            items); writes benchmarks/results/admin_scale.md; BENCH_ADMIN_ARGS=--quick"
+	@echo "make bench-purge  chatkit_purge of 10k and 100k threads (1M items) on PostgreSQL, on"
+	@echo "            copies of its own databases; writes benchmarks/results/purge_scale.md"
 	@echo "make clean  remove the virtualenv, caches and build artefacts"
 
 $(BIN)/python:
@@ -76,6 +78,11 @@ bench: $(VENV)/.installed-test $(VENV)/.installed-bench
 # Not part of bench: its first run fills a database of 1M threads (benchmarks/README.md).
 bench-admin: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.admin_scale $(BENCH_ADMIN_ARGS)
+
+# Not part of bench: fills two databases of its own (chatkit_bench_purge_*) on its first run.
+BENCH_PURGE_ARGS ?=
+bench-purge: $(VENV)/.installed-test $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.purge_scale $(BENCH_PURGE_ARGS)
 
 # The JavaScript tools, at the versions package-lock.json pins: reinstalled only when it changes.
 node_modules/.installed: package.json package-lock.json

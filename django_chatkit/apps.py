@@ -9,5 +9,22 @@ class DjangoChatKitConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.db.models.signals import pre_delete
+
         from django_chatkit import checks, loading  # noqa: F401  (registers checks and receivers)
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
+        from django_chatkit.erasure import journal_files_of_user, keep_held_threads
+
+        # A user's deletion keeps their threads on legal hold (django_chatkit.erasure); the
+        # receivers run in this order, inside the deletion's transaction.
+        pre_delete.connect(
+            keep_held_threads,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="django_chatkit.keep_held_threads",
+        )
+        pre_delete.connect(
+            journal_files_of_user,
+            sender=settings.AUTH_USER_MODEL,
+            dispatch_uid="django_chatkit.journal_files_of_user",
+        )

@@ -24,7 +24,12 @@ from django.core.management import get_commands
 from django.utils.module_loading import import_string
 
 from django_chatkit.attachments.checks import attachment_setting_errors, presigned_upload_warnings
-from django_chatkit.conf import DEFAULTS, DEV_DOMAIN_KEY, DOTTED_PATH_SETTINGS
+from django_chatkit.conf import (
+    DEFAULTS,
+    DEV_DOMAIN_KEY,
+    DOTTED_PATH_SETTINGS,
+    SESSION_RETENTION,
+)
 from django_chatkit.openai_client import configured_api_key
 from django_chatkit.types import AgentConfig
 
@@ -186,6 +191,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     errors.extend(_check_agent(value.get("AGENT", DEFAULTS["AGENT"])))
     errors.extend(_check_numbers(value))
     errors.extend(_check_widget(value))
+    errors.extend(_check_retention(value))
     errors.extend(attachment_setting_errors(value))
     errors.extend(presigned_upload_warnings(value))
     quota_cache = value.get("QUOTA_CACHE", DEFAULTS["QUOTA_CACHE"])
@@ -251,6 +257,26 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
         Error(f"CHATKIT[{key!r}] must be {expected}, not {number!r}.", id="chatkit.E006")
         for key, number, expected in problems
     ]
+
+
+def _check_retention(value: dict[str, Any]) -> list[CheckMessage]:
+    """RETENTION and ANONYMOUS_RETENTION: None or a positive number of days (and "session")."""
+    errors: list[CheckMessage] = []
+    for key, extra in (("RETENTION", ()), ("ANONYMOUS_RETENTION", (SESSION_RETENTION,))):
+        days = value.get(key, DEFAULTS[key])
+        if days is None or (isinstance(days, str) and days in extra):
+            continue
+        if isinstance(days, int | float) and not isinstance(days, bool) and days > 0:
+            continue
+        expected = "None or a positive number of days" + "".join(f" or {word!r}" for word in extra)
+        errors.append(
+            Error(
+                f"CHATKIT[{key!r}] must be {expected}, not {days!r}.",
+                hint="See the retention settings in docs/settings.md and docs/retention.md.",
+                id="chatkit.E013",
+            )
+        )
+    return errors
 
 
 def _check_widget(value: dict[str, Any]) -> list[CheckMessage]:

@@ -5,11 +5,15 @@ Every key and its default lives in ``DEFAULTS``; docs/settings.md documents each
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, cast
 
 from django.conf import settings as django_settings
 
 from django_chatkit.types import AgentConfig, AttachmentsConfig, WidgetConfig
+
+# ANONYMOUS_RETENTION's default: as long as a session lives (SESSION_COOKIE_AGE).
+SESSION_RETENTION = "session"
 
 # The development placeholder of DOMAIN_KEY: fine on localhost, not on a public host.
 DEV_DOMAIN_KEY = "domain_pk_localhost_dev"
@@ -78,6 +82,14 @@ DEFAULTS: dict[str, Any] = {
     # Seconds after which chatkit_cleanup_uploads removes an attachment that never finished
     # uploading or was never sent in a message (and its files).
     "ORPHAN_UPLOAD_MAX_AGE": 24 * 60 * 60,
+    # Days a thread may stay idle (no new message, no rename: its last activity) before
+    # chatkit_purge deletes it with its items, feedback, runs, attachments and files.
+    # None: kept forever. Threads on legal hold are never purged.
+    "RETENTION": None,
+    # Days an anonymous visitor's thread may stay idle before chatkit_purge deletes it: its
+    # owner reaches it only through their session. "session": SESSION_COOKIE_AGE (once the
+    # session has expired, nobody can open the thread again); None: kept forever.
+    "ANONYMOUS_RETENTION": SESSION_RETENTION,
     # Seconds the admin's usage overview keeps its figures (in the default cache): they
     # aggregate every run of 30 days, too much to recompute on every view of a busy site.
     # 0: computed on every view.
@@ -246,6 +258,22 @@ class ChatKitSettings:
     @property
     def ORPHAN_UPLOAD_MAX_AGE(self) -> int:
         return int(self._get("ORPHAN_UPLOAD_MAX_AGE"))
+
+    @property
+    def RETENTION(self) -> timedelta | None:
+        """How long a signed-in user's thread may stay idle; None: forever."""
+        value = self._get("RETENTION")
+        return None if value is None else timedelta(days=value)
+
+    @property
+    def ANONYMOUS_RETENTION(self) -> timedelta | None:
+        """How long an anonymous visitor's thread may stay idle; None: forever."""
+        value = self._get("ANONYMOUS_RETENTION")
+        if value is None:
+            return None
+        if value == SESSION_RETENTION:
+            return timedelta(seconds=int(django_settings.SESSION_COOKIE_AGE))
+        return timedelta(days=value)
 
     @property
     def USAGE_CACHE_SECONDS(self) -> int:

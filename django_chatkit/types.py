@@ -153,6 +153,8 @@ class ChatKitConfig(TypedDict, total=False):
     UPLOAD_ALLOWED_ORIGINS: Sequence[str]  # a list or tuple
     S3_PRESIGNED_UPLOADS: bool
     ORPHAN_UPLOAD_MAX_AGE: int
+    RETENTION: float | None  # days idle
+    ANONYMOUS_RETENTION: float | Literal["session"] | None  # days idle
     USAGE_CACHE_SECONDS: int
     REQUESTS_PER_MINUTE: int | None
     TOKENS_PER_DAY: int | None

@@ -412,3 +412,37 @@ def test_the_urlconf_imports_its_views_on_their_first_request(url, view_class_pa
     assert iscoroutinefunction(deferred) and iscoroutinefunction(real)
     assert deferred.csrf_exempt is getattr(real, "csrf_exempt", False)
     assert match._func_path == view_class_path
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("RETENTION", 0),
+        ("RETENTION", -30),
+        ("RETENTION", "30"),
+        ("RETENTION", True),
+        ("RETENTION", "session"),  # only anonymous threads live as long as a session
+        ("ANONYMOUS_RETENTION", 0),
+        ("ANONYMOUS_RETENTION", "forever"),
+        ("ANONYMOUS_RETENTION", [30]),
+    ],
+)
+def test_e013_retention_must_be_none_or_positive_days(key, value):
+    with override_settings(CHATKIT={**GOOD, key: value}):
+        messages = check_settings(None)
+    assert ids(messages) == ["chatkit.E013"]
+    assert key in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"RETENTION": None, "ANONYMOUS_RETENTION": None},
+        {"RETENTION": 365, "ANONYMOUS_RETENTION": "session"},
+        {"RETENTION": 0.5, "ANONYMOUS_RETENTION": 30},
+    ],
+)
+def test_e013_quiet_for_valid_retention(values):
+    with override_settings(CHATKIT={**GOOD, **values}):
+        assert ids(check_settings(None)) == []

@@ -10,6 +10,7 @@ from django.db.models import Case, IntegerField, OrderBy, Q, Value, When
 from django.utils.translation import gettext
 
 from django_chatkit import models
+from django_chatkit.erasure import is_tombstone, tombstone_user_pk
 
 if TYPE_CHECKING:  # ModelAdmin is generic for type checkers only
     ThreadModelAdmin = admin.ModelAdmin[models.Thread]
@@ -23,10 +24,17 @@ else:
     ThreadModelForm = FeedbackModelForm = forms.ModelForm
 
 
+def anonymous_owner_label(anonymous_key: str) -> str:
+    """An anonymous visitor, or the tombstone of a deleted user (django_chatkit.erasure)."""
+    if is_tombstone(anonymous_key):
+        return gettext("owner deleted (user #%(id)s)") % {"id": tombstone_user_pk(anonymous_key)}
+    return gettext("anonymous %(key)s…") % {"key": anonymous_key[:8]}
+
+
 def owner_label(obj: models.Thread | models.Run | models.Attachment) -> str:
     if obj.user_id is not None:
         return str(obj.user)
-    return gettext("anonymous %(key)s…") % {"key": obj.anonymous_key[:8]}
+    return anonymous_owner_label(obj.anonymous_key)
 
 
 def first_when(condition: Q) -> OrderBy:

@@ -12,11 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
+from django_chatkit.erasure import TOMBSTONE_PREFIX
 
 Choices = Iterable[tuple[str, Any]]
 
@@ -73,15 +74,22 @@ class OwnerKindFilter(admin.SimpleListFilter):
     parameter_name = "owner_kind"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Choices:
-        return (("user", _("Signed-in user")), ("anonymous", _("Anonymous visitor")))
+        return (
+            ("user", _("Signed-in user")),
+            ("anonymous", _("Anonymous visitor")),
+            ("deleted", _("Owner deleted")),
+        )
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[models.Thread]
     ) -> QuerySet[models.Thread]:
         if self.value() == "user":
             return queryset.filter(user__isnull=False)
+        tombstone = Q(anonymous_key__startswith=TOMBSTONE_PREFIX)
         if self.value() == "anonymous":
-            return queryset.filter(user__isnull=True)
+            return queryset.filter(~tombstone, user__isnull=True)
+        if self.value() == "deleted":
+            return queryset.filter(tombstone, user__isnull=True)
         return queryset
 
 

@@ -82,7 +82,9 @@ class ThreadAdmin(ThreadModerationAdmin):
 
     readonly_fields = (
         "id",
-        "user",
+        # The owner's label: a user, an anonymous visitor, or "owner deleted" (a user deleted
+        # while the thread was on legal hold, django_chatkit.erasure).
+        "owner",
         "anonymous_key",
         "created_at",
         "updated_at",
@@ -102,7 +104,7 @@ class ThreadAdmin(ThreadModerationAdmin):
                 "fields": (
                     "id",
                     "title",
-                    "user",
+                    "owner",
                     "anonymous_key",
                     "created_at",
                     "updated_at",

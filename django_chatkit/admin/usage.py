@@ -32,7 +32,7 @@ from django.utils.translation import gettext
 
 from django_chatkit import models
 from django_chatkit.admin.charts import Series, bar_chart
-from django_chatkit.admin.common import RunModelAdmin
+from django_chatkit.admin.common import RunModelAdmin, anonymous_owner_label
 from django_chatkit.conf import chatkit_settings
 
 logger = logging.getLogger("django_chatkit")
@@ -254,7 +254,7 @@ def cached_usage_figures() -> Usage:
 
 def _owner_label(user: Any, anonymous_key: str, logins: Mapping[Any, Any]) -> str:
     if user is None:
-        return gettext("anonymous %(key)s…") % {"key": anonymous_key[:8]}
+        return anonymous_owner_label(anonymous_key)
     # A user deleted between the two queries has no login left: their id says who it was.
     return str(logins.get(user, user))
 
