@@ -240,4 +240,4 @@ class ThreadAdmin(ThreadModerationAdmin):
             else iter_jsonl(threads)
         )
         name = export_http.filename("threads", archive=markdown)
-        return export_http.download(pieces, name, archive=markdown)
+        return export_http.download(request, pieces, name, archive=markdown)

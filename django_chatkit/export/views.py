@@ -28,4 +28,4 @@ class ExportView(View):
         threads = models.Thread.objects.filter(user=user, deleted_by_owner_at__isnull=True)
         archive = request.GET.get("files") in ("1", "true", "yes")
         pieces = iter_archive(threads) if archive else iter_jsonl(threads)
-        return http.download(pieces, http.filename("conversations", archive), archive)
+        return http.download(request, pieces, http.filename("conversations", archive), archive)
