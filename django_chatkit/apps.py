@@ -11,3 +11,4 @@ class DjangoChatKitConfig(AppConfig):
     def ready(self) -> None:
         from django_chatkit import checks, loading  # noqa: F401  (registers checks and receivers)
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
+        from django_chatkit.live import layer  # noqa: F401  (forgets the layer check on override)

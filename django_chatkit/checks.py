@@ -37,6 +37,8 @@ _POSITIVE_INTS = (
     "ORPHAN_UPLOAD_MAX_AGE",
 )
 _OPTIONAL_POSITIVE_INTS = ("REQUESTS_PER_MINUTE", "TOKENS_PER_DAY")
+# Checked as those, but no quota: not in _OPTIONAL_POSITIVE_INTS, which chatkit.W004 reads.
+_OTHER_OPTIONAL_POSITIVE_INTS = ("LIVE_MAX_CONNECTIONS_PER_USER",)
 _POSITIVE_NUMBERS = ("OPENAI_CONNECT_TIMEOUT", "OPENAI_READ_TIMEOUT")
 
 
@@ -235,7 +237,7 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
         number = value.get(key, DEFAULTS[key])
         if not _is_int(number) or number < 1:
             problems.append((key, number, "a positive integer"))
-    for key in _OPTIONAL_POSITIVE_INTS:
+    for key in (*_OPTIONAL_POSITIVE_INTS, *_OTHER_OPTIONAL_POSITIVE_INTS):
         number = value.get(key, DEFAULTS[key])
         if number is not None and (not _is_int(number) or number < 1):
             problems.append((key, number, "None or a positive integer"))
@@ -440,3 +442,41 @@ def check_domain_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
             id="chatkit.W002",
         )
     ]
+
+
+_IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
+
+
+@register()
+def check_channel_layer(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Live updates (docs/live.md): a layer that cannot carry them where it matters. A site
+    without CHANNEL_LAYERS hears nothing: it may not want live updates at all."""
+    from django_chatkit.live.layer import DEFAULT_ALIAS, channels_installed, configured_layers
+
+    layers = configured_layers()
+    if DEFAULT_ALIAS not in layers:
+        return []
+    if not channels_installed():
+        return [
+            Warning(
+                "CHANNEL_LAYERS is set but Channels is not installed: ChatKit publishes no live "
+                "notices.",
+                hint='pip install "django-openai-chatkit[live]" (docs/live.md).',
+                id="chatkit.W006",
+            )
+        ]
+    backend = str(layers[DEFAULT_ALIAS].get("BACKEND", ""))
+    if backend == _IN_MEMORY_LAYER and not settings.DEBUG:
+        return [
+            Warning(
+                "CHANNEL_LAYERS uses InMemoryChannelLayer with DEBUG off: its notices reach only "
+                "sockets served by the process that published them. With several workers "
+                "(processes), a socket on one misses the turns streamed by another.",
+                hint="Use channels_redis (RedisChannelLayer), or silence this warning if the "
+                "site runs one process.",
+                id="chatkit.W007",
+            )
+        ]
+    return []
