@@ -7,9 +7,9 @@ code (a handshake refused before accepting reaches it only as 1006). To anyone b
 a thread that does not exist and another owner's thread are the same refusal, 4404: the socket
 tells nobody which thread ids exist.
 
-Once accepted, the socket joins the thread's group and forwards each notice to the browser as
-``{"event": ..., "thread_id": ..., "item_id": ...}``. It sends nothing else and reads nothing:
-anything the browser sends is ignored.
+Once accepted, the socket joins the thread's group, says ``{"event": "subscribed", "thread_id":
+...}``, and forwards each notice to the browser as ``{"event": ..., "thread_id": ...,
+"item_id": ...}``. It sends nothing else and reads nothing: what the browser sends is ignored.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from django_chatkit.live.groups import thread_group
 logger = logging.getLogger("django_chatkit")
 
 VIEW_PERMISSION = "django_chatkit.view_thread"
+# The first message of an accepted socket.
+SUBSCRIBED = "subscribed"
 
 
 class CloseCode(enum.IntEnum):
@@ -109,6 +111,9 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         self.slot = slot
         self.group = thread_group(thread_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        # Tells the browser that notices flow from now on (it catches up on what it missed
+        # while it was not subscribed, and resets its reconnection delay).
+        await self.send_json({"event": SUBSCRIBED, "thread_id": thread_id})
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None and self.channel_layer is not None:

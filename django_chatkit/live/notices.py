@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -104,8 +105,15 @@ def _dispatch(batch: tuple[Notice, ...]) -> None:
         return
     # The loop that asgiref's sync_to_async runs this thread for (the store's writes, views
     # under ASGI). asgiref keeps it in a thread-local of its own; without it, sent in place.
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running() and not loop.is_closed():
+    # The same test as asgiref's AsyncToSync makes before using it.
+    local = SyncToAsync.threadlocal
+    loop = getattr(local, "main_event_loop", None)
+    if (
+        isinstance(loop, asyncio.AbstractEventLoop)
+        and getattr(local, "main_event_loop_pid", None) == os.getpid()
+        and loop.is_running()
+        and not loop.is_closed()
+    ):
         loop.call_soon_threadsafe(_spawn, batch)
         return
     async_to_sync(_send)(batch)
