@@ -73,7 +73,7 @@ async def listen(layer: Any, *groups: str) -> str:
     channel = await layer.new_channel()
     for group in groups:
         await layer.group_add(group, channel)
-    return channel
+    return str(channel)
 
 
 async def heard(layer: Any, channel: str) -> list[dict[str, Any]]:
@@ -87,8 +87,8 @@ async def heard(layer: Any, channel: str) -> list[dict[str, Any]]:
     return messages
 
 
-def events(messages: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
-    return [(message["event"], message.get("item_id")) for message in messages]
+def events(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(message["event"], message.get("item_id", "")) for message in messages]
 
 
 def user(username: str, *codenames: str, staff: bool = False) -> Any:
@@ -164,7 +164,7 @@ async def test_a_turn_publishes_each_stored_item_once_after_commit(layer, alice)
             .values_list("item_id", flat=True)
         )
     )()
-    assert events(first)[0] == ("thread.created", None)
+    assert events(first)[0] == ("thread.created", "")
     added = [item_id for event, item_id in events(first) if event == "item.added"]
     assert sorted(added) == sorted(stored)  # each stored item, once
     assert {message["thread_id"] for message in first} == {thread_id}
@@ -196,7 +196,7 @@ async def test_a_title_change_is_published(layer, alice):
     channel = await listen(layer, thread_group(thread_id))
     response = await http.request("threads.update", thread_id=thread_id, title="Renamed")
     assert response.status_code == 200
-    assert events(await heard(layer, channel)) == [("thread.title", None)]
+    assert events(await heard(layer, channel)) == [("thread.title", "")]
     # Saving the same title again changes nothing and says nothing.
     await http.request("threads.update", thread_id=thread_id, title="Renamed")
     assert await heard(layer, channel) == []
@@ -255,7 +255,7 @@ def test_the_admin_moderation_publishes_status_changes_once(layer, alice):
     staff_channel = async_to_sync(listen)(layer, STAFF_GROUP)
 
     moderate(moderator, "lock_threads", threads, **{"moderation-status_reason": "Spam"})
-    assert events(async_to_sync(heard)(layer, owner_channel)) == [("thread.status", None)]
+    assert events(async_to_sync(heard)(layer, owner_channel)) == [("thread.status", "")]
     staff_heard = async_to_sync(heard)(layer, staff_channel)
     assert sorted((m["event"], m["thread_id"]) for m in staff_heard) == sorted(
         ("thread.status", thread_id) for thread_id in threads
@@ -273,10 +273,10 @@ def test_the_admin_moderation_publishes_status_changes_once(layer, alice):
     # A legal hold is staff's business only.
     moderate(moderator, "hold_threads", threads[:1], **{"moderation-reason": "Case 1"})
     assert async_to_sync(heard)(layer, owner_channel) == []
-    assert events(async_to_sync(heard)(layer, staff_channel)) == [("thread.hold", None)]
+    assert events(async_to_sync(heard)(layer, staff_channel)) == [("thread.hold", "")]
 
     moderate(moderator, "reopen_threads", threads[:1])
-    assert events(async_to_sync(heard)(layer, owner_channel)) == [("thread.status", None)]
+    assert events(async_to_sync(heard)(layer, owner_channel)) == [("thread.status", "")]
 
 
 def test_an_admin_title_edit_is_published(layer, alice):
@@ -286,12 +286,12 @@ def test_an_admin_title_edit_is_published(layer, alice):
     channel = async_to_sync(listen)(layer, thread_group(thread_id))
     url = reverse("admin:django_chatkit_thread_change", args=[thread_id])
     assert editor.post(url, {"title": "By staff"}).status_code == 302
-    assert events(async_to_sync(heard)(layer, channel)) == [("thread.title", None)]
+    assert events(async_to_sync(heard)(layer, channel)) == [("thread.title", "")]
 
 
 @pytest.mark.django_db  # in the test's transaction: on_commit callbacks wait, to be counted
 def test_without_channel_layers_nothing_is_scheduled(alice, django_capture_on_commit_callbacks):
-    assert "CHANNEL_LAYERS" not in dir(settings) or not settings.CHANNEL_LAYERS
+    assert not getattr(settings, "CHANNEL_LAYERS", None)
     assert not live_enabled()
     thread_id = new_thread(alice)
     store, context = DjangoStore(), ChatKitContext.for_user(alice)

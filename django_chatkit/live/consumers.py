@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Any
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -60,7 +60,6 @@ def _is_reviewer(user: Any) -> bool:
     )
 
 
-@database_sync_to_async
 def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCode | None]:
     """(who the socket is counted against, None) when it may watch the thread, else
     (None, the close code). Two queries at most: the session (anonymous) and the thread."""
@@ -80,7 +79,7 @@ def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCo
         return None, CloseCode.NOT_FOUND
     if owner is None:  # unreachable: a reviewer is signed in
         return None, CloseCode.NOT_FOUND
-    if reviewer or (row["deleted_by_owner_at"] is None and owner.owns(row)):
+    if reviewer or (row["deleted_by_owner_at"] is None and owner.owns(dict(row))):
         return who(owner), None
     return None, CloseCode.NOT_FOUND
 
@@ -98,9 +97,11 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CloseCode.UNAVAILABLE)
             return
         thread_id = str(self.scope["url_route"]["kwargs"]["thread_id"])
-        subject, refusal = await _admit(
+        # Channels' wrapper closes stale connections around the call, as Django does per request.
+        admitted = await database_sync_to_async(_admit)(
             thread_id, self.scope.get("user"), self.scope.get("session")
         )
+        subject, refusal = cast(tuple[str | None, CloseCode | None], admitted)
         if subject is None:
             await self.close(code=refusal or CloseCode.NOT_FOUND)
             return
