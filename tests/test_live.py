@@ -479,3 +479,12 @@ def test_the_in_memory_layer_warns_in_production_only(db):
 def test_a_bad_connection_bound_is_an_error(db, value):
     with override_settings(CHATKIT={**settings.CHATKIT, "LIVE_MAX_CONNECTIONS_PER_USER": value}):
         assert live_checks() == ["chatkit.E006"]
+
+
+def test_a_layer_without_channels_installed_warns(db, monkeypatch):
+    from django_chatkit.live import layer as live_layer
+
+    monkeypatch.setattr(live_layer, "channels_installed", lambda: False)
+    with override_settings(CHANNEL_LAYERS=IN_MEMORY, DEBUG=True):
+        assert live_checks() == ["chatkit.W006"]
+        assert not live_enabled()
