@@ -14,7 +14,8 @@
 //   chatkit:ready, chatkit:error, chatkit:log, chatkit:response-start, chatkit:response-end,
 //   chatkit:thread-change, chatkit:thread-load-start, chatkit:thread-load-end, chatkit:effect,
 //   chatkit:tool-change; and its own: chatkit:configure (before setOptions; detail.options
-//   may be changed, e.g. to add onClientTool), chatkit:unavailable and chatkit:notice;
+//   may be changed, e.g. to add onClientTool), chatkit:unavailable, chatkit:subscribed and
+//   chatkit:notice;
 // - with live updates (data-chatkit-live, rendered only where the site serves the websocket and
 //   has a channel layer: docs/live.md), subscribes to the thread it shows and calls the widget's
 //   fetchUpdates() when that thread changes elsewhere (a staff member locks it, say).
@@ -329,6 +330,7 @@ function followThread(element) {
           refresh(); // what changed while the socket was down
         }
         attempt = 0;
+        emit(element, 'chatkit:subscribed', { threadId: watched });
         return;
       }
       emit(element, 'chatkit:notice', notice);
