@@ -488,3 +488,64 @@ def test_a_layer_without_channels_installed_warns(db, monkeypatch):
     with override_settings(CHANNEL_LAYERS=IN_MEMORY, DEBUG=True):
         assert live_checks() == ["chatkit.W006"]
         assert not live_enabled()
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def counted(subject: str, period: int) -> int:
+    from django.core.cache import caches
+
+    from django_chatkit.live.connections import _key
+
+    value = await caches["live"].aget(_key(subject, period))
+    return int(value or 0)
+
+
+async def test_sockets_count_themselves_period_after_period(connection_cache):
+    from django_chatkit.live.connections import (
+        PERIOD_SECONDS,
+        RENEW_AHEAD_SECONDS,
+        ConnectionSlot,
+    )
+
+    limited = {**settings.CHATKIT, "QUOTA_CACHE": "live", "LIVE_MAX_CONNECTIONS_PER_USER": 2}
+    with override_settings(CHATKIT=limited):
+        period = 1_000_000
+        clock = Clock(period * PERIOD_SECONDS + 1.0)
+        first, second = (
+            ConnectionSlot("u1", clock, auto_renew=False),
+            ConnectionSlot("u1", clock, auto_renew=False),
+        )
+        assert await first.acquire() and await second.acquire()
+        assert not await ConnectionSlot(
+            "u1", clock, auto_renew=False
+        ).acquire()  # the third, same period
+        assert await counted("u1", period) == 2
+
+        # Shortly before the next period, each open socket counts itself in it too...
+        clock.now = first.renewal_due()
+        assert clock.now == (period + 1) * PERIOD_SECONDS - RENEW_AHEAD_SECONDS
+        await first.renew()
+        await second.renew()
+        assert await counted("u1", period + 1) == 2
+        # ...so that in the next period a third socket is still refused.
+        clock.now = (period + 1) * PERIOD_SECONDS + 1.0
+        assert not await ConnectionSlot("u1", clock, auto_renew=False).acquire()
+
+        # Closing uncounts the current period (the past one no longer matters).
+        await first.release()
+        assert await counted("u1", period + 1) == 1
+        assert await counted("u1", period) == 2
+
+        # A socket whose worker died never renews nor releases: two periods on, it counts no
+        # more, and two new sockets fit.
+        clock.now = (period + 3) * PERIOD_SECONDS + 1.0
+        assert await ConnectionSlot("u1", clock, auto_renew=False).acquire()
+        assert await ConnectionSlot("u1", clock, auto_renew=False).acquire()
+        assert not await ConnectionSlot("u1", clock, auto_renew=False).acquire()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Final
 
 from django.core.cache import BaseCache, caches
@@ -60,8 +61,13 @@ async def _increment(cache: BaseCache, key: str) -> int:
 class ConnectionSlot:
     """One socket's place in its owner's count: :meth:`acquire`, then :meth:`release`."""
 
-    def __init__(self, subject: str) -> None:
+    def __init__(
+        self, subject: str, clock: Callable[[], float] = time.time, *, auto_renew: bool = True
+    ) -> None:
+        """``clock`` and ``auto_renew`` False: a test's own time, renewed by calling renew()."""
         self.subject = subject
+        self.clock = clock
+        self.auto_renew = auto_renew
         self.cache: BaseCache = caches[chatkit_settings.QUOTA_CACHE]
         self.periods: list[int] = []  # the periods this socket is counted in
         self._renewing: asyncio.Task[None] | None = None
@@ -75,7 +81,7 @@ class ConnectionSlot:
         limit = chatkit_settings.LIVE_MAX_CONNECTIONS_PER_USER
         if limit is None:
             return True
-        period = _period(time.time())
+        period = _period(self.clock())
         try:
             count = await _increment(self.cache, _key(self.subject, period))
             if count > limit:
@@ -85,26 +91,34 @@ class ConnectionSlot:
             logger.warning("ChatKit live connections not counted (cache unavailable): %r", exc)
             return True
         self.periods.append(period)
-        self._renewing = asyncio.create_task(self._renew())
+        if self.auto_renew:
+            self._renewing = asyncio.create_task(self._renew())
         return True
+
+    def renewal_due(self) -> float:
+        """When this socket counts itself in the period after the last one it is counted in."""
+        return (self.periods[-1] + 1) * PERIOD_SECONDS - RENEW_AHEAD_SECONDS
+
+    async def renew(self) -> None:
+        """Count this socket in the period after the last one it is counted in."""
+        following = self.periods[-1] + 1
+        try:
+            await _increment(self.cache, _key(self.subject, following))
+        except Exception as exc:
+            logger.warning("ChatKit live connection not renewed (cache unavailable): %r", exc)
+        self.periods.append(following)
+        del self.periods[:-2]  # older counters have expired or soon will
 
     async def _renew(self) -> None:
         while True:
-            following = self.periods[-1] + 1
-            due = following * PERIOD_SECONDS - RENEW_AHEAD_SECONDS
-            await asyncio.sleep(max(0.0, due - time.time()))
-            try:
-                await _increment(self.cache, _key(self.subject, following))
-            except Exception as exc:
-                logger.warning("ChatKit live connection not renewed (cache unavailable): %r", exc)
-            self.periods.append(following)
-            del self.periods[:-2]  # older counters have expired or soon will
+            await asyncio.sleep(max(0.0, self.renewal_due() - self.clock()))
+            await self.renew()
 
     async def release(self) -> None:
         if self._renewing is not None:
             self._renewing.cancel()
             self._renewing = None
-        current = _period(time.time())
+        current = _period(self.clock())
         counted, self.periods = self.periods, []
         for period in counted:
             if period < current:
