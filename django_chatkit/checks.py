@@ -445,6 +445,10 @@ def check_domain_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
 
 
 _IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
+# How long channels_redis blocks on Redis for a socket's next message (RedisChannelLayer's
+# brpop_timeout): a client read timeout must be longer.
+_REDIS_LAYER_BLOCKING_SECONDS = 5
 
 
 @register()
@@ -468,6 +472,8 @@ def check_channel_layer(
             )
         ]
     backend = str(layers[DEFAULT_ALIAS].get("BACKEND", ""))
+    if backend == _REDIS_LAYER:
+        return _redis_layer_timeouts(layers[DEFAULT_ALIAS])
     if backend == _IN_MEMORY_LAYER and not settings.DEBUG:
         return [
             Warning(
@@ -479,4 +485,32 @@ def check_channel_layer(
                 id="chatkit.W007",
             )
         ]
+    return []
+
+
+def _redis_layer_timeouts(layer: dict[str, Any]) -> list[CheckMessage]:
+    """redis-py 8 reads with a 5 s timeout by default, no longer than channels_redis's blocking
+    reads: each idle socket's receive fails every 5 s, and Channels drops the socket."""
+    version = _distribution_version("redis")
+    if version is None or not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 8:
+        return []
+    config = layer.get("CONFIG") or {}
+    hosts = config.get("hosts") if isinstance(config, dict) else None
+    hosts = hosts or ["redis://localhost:6379"]  # channels_redis's default host
+    for host in hosts if isinstance(hosts, list | tuple) else []:
+        timeout = host.get("socket_timeout", 5.0) if isinstance(host, dict) else 5.0
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or timeout <= _REDIS_LAYER_BLOCKING_SECONDS
+        ):
+            return [
+                Warning(
+                    f"CHANNEL_LAYERS' Redis host {host!r} reads with a timeout of {timeout!r} s "
+                    f"(redis-py {version}'s default is 5 s), no longer than the channel layer's "
+                    f"{_REDIS_LAYER_BLOCKING_SECONDS} s blocking reads: every idle live socket "
+                    "fails and is dropped about every 5 seconds.",
+                    hint='Give each host a longer timeout: {"address": "redis://...", '
+                    '"socket_timeout": 15} (docs/live.md).',
+                    id="chatkit.W008",
+                )
+            ]
     return []

@@ -460,8 +460,11 @@ def test_the_tag_renders_no_socket_path_without_a_channel_layer(alice):
     assert "data-chatkit-live" not in rendered(alice)
 
 
+LIVE_CHECKS = {"chatkit.W006", "chatkit.W007", "chatkit.W008", "chatkit.E006"}
+
+
 def live_checks() -> list[str]:
-    return [m.id for m in run_checks() if m.id in {"chatkit.W006", "chatkit.W007", "chatkit.E006"}]
+    return [m.id for m in run_checks() if m.id in LIVE_CHECKS]
 
 
 def test_the_in_memory_layer_warns_in_production_only(db):
@@ -470,9 +473,32 @@ def test_the_in_memory_layer_warns_in_production_only(db):
         assert live_checks() == ["chatkit.W007"]
     with override_settings(CHANNEL_LAYERS=IN_MEMORY, DEBUG=True):
         assert live_checks() == []
-    redis = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    redis = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": REDIS_OK}}
     with override_settings(CHANNEL_LAYERS=redis, DEBUG=False):
         assert live_checks() == []
+
+
+REDIS_OK = {"hosts": [{"address": "redis://127.0.0.1:6379/1", "socket_timeout": 15}]}
+
+
+@pytest.mark.parametrize(
+    ("config", "warned"),
+    [
+        (REDIS_OK, False),
+        ({"hosts": [{"address": "redis://127.0.0.1:6379/1", "socket_timeout": None}]}, False),
+        ({"hosts": ["redis://127.0.0.1:6379/1"]}, True),  # redis-py 8's 5 s default
+        ({"hosts": [{"address": "redis://127.0.0.1:6379/1"}]}, True),
+        ({"hosts": [{"address": "redis://127.0.0.1:6379/1", "socket_timeout": 5}]}, True),
+        ({}, True),  # channels_redis's default host, with redis-py's default timeout
+    ],
+)
+def test_a_redis_layer_needs_a_read_timeout_above_its_blocking_reads(db, config, warned):
+    import importlib.metadata
+
+    redis_major = int(importlib.metadata.version("redis").split(".")[0])
+    layer = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": config}}
+    with override_settings(CHANNEL_LAYERS=layer):
+        assert live_checks() == (["chatkit.W008"] if warned and redis_major >= 8 else [])
 
 
 @pytest.mark.parametrize("value", [0, -1, "3", 2.5])
