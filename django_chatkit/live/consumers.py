@@ -62,7 +62,8 @@ def _is_reviewer(user: Any) -> bool:
 
 def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCode | None]:
     """(who the socket is counted against, None) when it may watch the thread, else
-    (None, the close code). Two queries at most: the session (anonymous) and the thread."""
+    (None, the close code). One query of its own (the thread), after those reading the session,
+    the user and, for staff, their permissions."""
     reviewer = _is_reviewer(user)
     owner = _owner(user, session)
     if owner is None and not reviewer:
@@ -124,8 +125,9 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.slot.release()
             self.slot = None
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The browser has nothing to say: ignored."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The browser has nothing to say: ignored, not even decoded (so that what is not JSON
+        is no error either)."""
 
     async def chatkit_notice(self, message: dict[str, Any]) -> None:
         """A notice from the group: Channels hands a message of type ``chatkit.notice``

@@ -138,7 +138,12 @@ async def _send(batch: tuple[Notice, ...]) -> None:
                 await asyncio.wait_for(layer.group_send(group, message), SEND_TIMEOUT_SECONDS)
     except Exception:
         # Never worth a failed turn or admin action: subscribers catch up on their next fetch.
-        logger.warning("Could not publish ChatKit notices %r", batch, exc_info=True)
+        logger.warning(
+            "Could not publish %d ChatKit notice(s), the first %r",
+            len(batch),
+            batch[0],
+            exc_info=True,
+        )
 
 
 async def drain() -> None:
