@@ -202,6 +202,44 @@ async def test_a_title_change_is_published(layer, alice):
     assert await heard(layer, channel) == []
 
 
+async def test_feedback_and_deletes_by_the_owner_are_published(layer, alice):
+    http = await sync_to_async(signed_in_client)(alice)
+    created = await http.create_thread("hello")
+    thread_id = created.thread_id
+    assert thread_id is not None
+    answer = created.done_items[-1].id
+    channel = await listen(layer, thread_group(thread_id))
+    voted = await http.request(
+        "items.feedback", thread_id=thread_id, item_ids=[answer], kind="positive"
+    )
+    assert voted.status_code == 200
+    assert events(await heard(layer, channel)) == [("item.feedback", answer)]
+    assert (await http.request("threads.delete", thread_id=thread_id)).status_code == 200
+    assert events(await heard(layer, channel)) == [("thread.deleted", "")]
+
+
+def test_deletes_by_staff_are_published(layer, alice):
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("root", "r@example.com", "pw"))
+    one, two, three = new_thread(alice), new_thread(alice), new_thread(alice)
+    channel = async_to_sync(listen)(layer, STAFF_GROUP)
+    page = reverse("admin:django_chatkit_thread_delete", args=[one])
+    assert admin.post(page, {"post": "yes"}).status_code == 302
+    assert [(m["event"], m["thread_id"]) for m in async_to_sync(heard)(layer, channel)] == [
+        ("thread.deleted", one)
+    ]
+    response = admin.post(
+        reverse(ADMIN_CHANGELIST),
+        {"action": "delete_selected", "_selected_action": [two, three], "post": "yes"},
+    )
+    assert response.status_code == 302
+    heard_now = async_to_sync(heard)(layer, channel)
+    assert sorted((m["event"], m["thread_id"]) for m in heard_now) == sorted(
+        [("thread.deleted", two), ("thread.deleted", three)]
+    )
+    assert not models.Thread.objects.filter(pk__in=[one, two, three]).exists()
+
+
 def assistant_item(thread_id: str, text: str = "hi") -> AssistantMessageItem:
     return AssistantMessageItem.model_validate(
         {
