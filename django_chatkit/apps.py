@@ -15,6 +15,7 @@ class DjangoChatKitConfig(AppConfig):
         from django_chatkit import checks, loading  # noqa: F401  (registers checks and receivers)
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
         from django_chatkit.erasure import journal_files_of_user, keep_held_threads
+        from django_chatkit.live import layer  # noqa: F401  (forgets the layer check on override)
 
         # A user's deletion keeps their threads on legal hold (django_chatkit.erasure); the
         # receivers run in this order, inside the deletion's transaction.

@@ -42,6 +42,8 @@ _POSITIVE_INTS = (
     "ORPHAN_UPLOAD_MAX_AGE",
 )
 _OPTIONAL_POSITIVE_INTS = ("REQUESTS_PER_MINUTE", "TOKENS_PER_DAY")
+# Checked as those, but no quota: not in _OPTIONAL_POSITIVE_INTS, which chatkit.W004 reads.
+_OTHER_OPTIONAL_POSITIVE_INTS = ("LIVE_MAX_CONNECTIONS_PER_USER",)
 _POSITIVE_NUMBERS = ("OPENAI_CONNECT_TIMEOUT", "OPENAI_READ_TIMEOUT")
 
 
@@ -241,7 +243,7 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
         number = value.get(key, DEFAULTS[key])
         if not _is_int(number) or number < 1:
             problems.append((key, number, "a positive integer"))
-    for key in _OPTIONAL_POSITIVE_INTS:
+    for key in (*_OPTIONAL_POSITIVE_INTS, *_OTHER_OPTIONAL_POSITIVE_INTS):
         number = value.get(key, DEFAULTS[key])
         if number is not None and (not _is_int(number) or number < 1):
             problems.append((key, number, "None or a positive integer"))
@@ -466,3 +468,75 @@ def check_domain_key(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> 
             id="chatkit.W002",
         )
     ]
+
+
+_IN_MEMORY_LAYER = "channels.layers.InMemoryChannelLayer"
+_REDIS_LAYER = "channels_redis.core.RedisChannelLayer"
+# How long channels_redis blocks on Redis for a socket's next message (RedisChannelLayer's
+# brpop_timeout): a client read timeout must be longer.
+_REDIS_LAYER_BLOCKING_SECONDS = 5
+
+
+@register()
+def check_channel_layer(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Live updates (docs/live.md): a layer that cannot carry them where it matters. A site
+    without CHANNEL_LAYERS hears nothing: it may not want live updates at all."""
+    from django_chatkit.live.layer import DEFAULT_ALIAS, channels_installed, configured_layers
+
+    layers = configured_layers()
+    if DEFAULT_ALIAS not in layers:
+        return []
+    if not channels_installed():
+        return [
+            Warning(
+                "CHANNEL_LAYERS is set but Channels is not installed: ChatKit publishes no live "
+                "notices.",
+                hint='pip install "django-openai-chatkit[live]" (docs/live.md).',
+                id="chatkit.W006",
+            )
+        ]
+    backend = str(layers[DEFAULT_ALIAS].get("BACKEND", ""))
+    if backend == _REDIS_LAYER:
+        return _redis_layer_timeouts(layers[DEFAULT_ALIAS])
+    if backend == _IN_MEMORY_LAYER and not settings.DEBUG:
+        return [
+            Warning(
+                "CHANNEL_LAYERS uses InMemoryChannelLayer with DEBUG off: its notices reach only "
+                "sockets served by the process that published them. With several workers "
+                "(processes), a socket on one misses the turns streamed by another.",
+                hint="Use channels_redis (RedisChannelLayer), or silence this warning if the "
+                "site runs one process.",
+                id="chatkit.W007",
+            )
+        ]
+    return []
+
+
+def _redis_layer_timeouts(layer: dict[str, Any]) -> list[CheckMessage]:
+    """redis-py 8 reads with a 5 s timeout by default, no longer than channels_redis's blocking
+    reads: each idle socket's receive fails every 5 s, and Channels drops the socket."""
+    version = _distribution_version("redis")
+    if version is None or not version.split(".")[0].isdigit() or int(version.split(".")[0]) < 8:
+        return []
+    config = layer.get("CONFIG") or {}
+    hosts = config.get("hosts") if isinstance(config, dict) else None
+    hosts = hosts or ["redis://localhost:6379"]  # channels_redis's default host
+    for host in hosts if isinstance(hosts, list | tuple) else []:
+        timeout = host.get("socket_timeout", 5.0) if isinstance(host, dict) else 5.0
+        if timeout is not None and (
+            not isinstance(timeout, int | float) or timeout <= _REDIS_LAYER_BLOCKING_SECONDS
+        ):
+            return [
+                Warning(
+                    f"CHANNEL_LAYERS' Redis host {host!r} reads with a timeout of {timeout!r} s "
+                    f"(redis-py {version}'s default is 5 s), no longer than the channel layer's "
+                    f"{_REDIS_LAYER_BLOCKING_SECONDS} s blocking reads: every idle live socket "
+                    "fails and is dropped about every 5 seconds.",
+                    hint='Give each host a longer timeout: {"address": "redis://...", '
+                    '"socket_timeout": 15} (docs/live.md).',
+                    id="chatkit.W008",
+                )
+            ]
+    return []

@@ -139,6 +139,9 @@ DEFAULTS: dict[str, Any] = {
     "DOMAIN_KEY": DEV_DOMAIN_KEY,
     # The ChatKit web component's script. OpenAI serves it only from its CDN.
     "CDN_URL": "https://cdn.platform.openai.com/deployments/chatkit/chatkit.js",
+    # Live updates (docs/live.md): websockets a user (or anonymous visitor) may have open at once,
+    # counted in QUOTA_CACHE (across workers when it is shared). None: unlimited.
+    "LIVE_MAX_CONNECTIONS_PER_USER": 10,
     # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
     "LOAD_TIMEOUT_MS": 15000,
 }
@@ -318,6 +321,11 @@ class ChatKitSettings:
     @property
     def CDN_URL(self) -> str:
         return str(self._get("CDN_URL"))
+
+    @property
+    def LIVE_MAX_CONNECTIONS_PER_USER(self) -> int | None:
+        value = self._get("LIVE_MAX_CONNECTIONS_PER_USER")
+        return int(value) if value is not None else None
 
     @property
     def LOAD_TIMEOUT_MS(self) -> int:

@@ -29,6 +29,7 @@ from django_chatkit.db import in_thread, upsert_options
 from django_chatkit.errors import RequestRejected, StoredDataInvalid
 from django_chatkit.fake_ids import is_fake, store_type
 from django_chatkit.ids import new_typed_id
+from django_chatkit.live import notices
 from django_chatkit.serialization import (
     THREAD_FIELDS,
     attachment_from_payload,
@@ -195,6 +196,20 @@ def _changed_columns(context: ChatKitContext, thread: ThreadMetadata) -> dict[st
     }
 
 
+def _thread_change_notices(thread_id: str, changed: dict[str, Any] | None) -> list[notices.Notice]:
+    """What a metadata write changed, as notices (``changed`` None: not known, all written)."""
+    if changed is None:
+        return [notices.notice(notices.THREAD_UPDATED, thread_id)]
+    events = []
+    if "title" in changed:
+        events.append(notices.THREAD_TITLE)
+    if {"status", "status_reason"} & changed.keys():
+        events.append(notices.THREAD_STATUS)
+    if changed.keys() - {"title", "status", "status_reason"}:
+        events.append(notices.THREAD_UPDATED)
+    return [notices.notice(event, thread_id) for event in events]
+
+
 class DjangoStore(Store[ChatKitContext]):
     """A ChatKit ``Store`` over the Django ORM, scoped to ``context.owner``."""
 
@@ -273,6 +288,7 @@ class DjangoStore(Store[ChatKitContext]):
             updated_at=now, **(values if changed is None else changed)
         ):
             _remember_stored(context, thread.id, values)
+            notices.publish_on_commit(_thread_change_notices(thread.id, changed))
             return
         try:
             with transaction.atomic():
@@ -287,6 +303,7 @@ class DjangoStore(Store[ChatKitContext]):
             # The id exists but belongs to someone else: as far as this owner knows, it is missing.
             raise NotFoundError(f"Thread {thread.id} not found") from exc
         _remember_stored(context, thread.id, values)
+        notices.publish_on_commit([notices.notice(notices.THREAD_CREATED, thread.id)])
         signals.thread_created.send(sender=models.Thread, thread=thread, context=context)
 
     async def load_threads(
@@ -323,13 +340,13 @@ class DjangoStore(Store[ChatKitContext]):
             deleted, _ = models.Thread.objects.filter(
                 id=thread_id, legal_hold=False, **_owners_threads(context)
             ).delete()
-        if deleted:
-            return
-        hidden = models.Thread.objects.filter(
-            id=thread_id, legal_hold=True, **_owners_threads(context)
-        ).update(deleted_by_owner_at=timezone.now())
-        if not hidden:
-            raise NotFoundError(f"Thread {thread_id} not found")
+        if not deleted:
+            hidden = models.Thread.objects.filter(
+                id=thread_id, legal_hold=True, **_owners_threads(context)
+            ).update(deleted_by_owner_at=timezone.now())
+            if not hidden:
+                raise NotFoundError(f"Thread {thread_id} not found")
+        notices.publish_on_commit([notices.notice(notices.THREAD_DELETED, thread_id)])
 
     # -- items ----------------------------------------------------------------------------------
 
@@ -440,6 +457,8 @@ class DjangoStore(Store[ChatKitContext]):
         stored = context.extra.get(_STORED_THREADS, {}).get(thread_id)
         if titled and stored is not None:
             stored["title"] = title  # so the SDK's save of the titled thread writes nothing
+        if titled:
+            notices.publish_on_commit([notices.notice(notices.THREAD_TITLE, thread_id)])
         return titled
 
     async def add_thread_item(
@@ -466,9 +485,15 @@ class DjangoStore(Store[ChatKitContext]):
             return None  # load_recent_items reads again and reports it where the answer starts
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
-        await in_thread(self._upsert_item)(thread_id, item, context)
+        await in_thread(self._upsert_item)(thread_id, item, context, notices.ITEM_UPDATED)
 
-    def _upsert_item(self, thread_id: str, item: ThreadItem, context: ChatKitContext) -> None:
+    def _upsert_item(
+        self,
+        thread_id: str,
+        item: ThreadItem,
+        context: ChatKitContext,
+        event: str = notices.ITEM_ADDED,
+    ) -> None:
         if is_fake(item.id):
             # A placeholder id shared by every answer (see fake_ids): stored under it, each
             # answer would replace the previous one. The agent server rewrites these before
@@ -490,6 +515,7 @@ class DjangoStore(Store[ChatKitContext]):
                     models.ThreadItem, ["thread", "item_id"], ["type", "text", "payload"]
                 ),
             )
+            notices.publish_on_commit([notices.notice(event, thread_id, item.id)])
         signals.item_saved.send(
             sender=models.ThreadItem, thread_id=thread_id, item=item, context=context
         )
@@ -521,7 +547,10 @@ class DjangoStore(Store[ChatKitContext]):
         }
         with transaction.atomic():
             models.Feedback.objects.filter(**owned).delete()
-            models.ThreadItem.objects.filter(**owned).delete()
+            if models.ThreadItem.objects.filter(**owned).delete()[0]:
+                notices.publish_on_commit(
+                    [notices.notice(notices.ITEM_DELETED, thread_id, item_id)]
+                )
 
     # -- feedback -------------------------------------------------------------------------------
 
@@ -556,6 +585,9 @@ class DjangoStore(Store[ChatKitContext]):
         models.Feedback.objects.bulk_create(
             [models.Feedback(thread_id=thread_id, item_id=item_id, kind=kind) for item_id in found],
             **upsert_options(models.Feedback, ["thread", "item_id"], ["kind", "updated_at"]),
+        )
+        notices.publish_on_commit(
+            notices.notice(notices.FEEDBACK, thread_id, item_id) for item_id in sorted(found)
         )
         signals.feedback_received.send(
             sender=models.Feedback,

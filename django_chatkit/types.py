@@ -169,4 +169,5 @@ class ChatKitConfig(TypedDict, total=False):
     WIDGET: WidgetConfig
     DOMAIN_KEY: str
     CDN_URL: str
+    LIVE_MAX_CONNECTIONS_PER_USER: int | None
     LOAD_TIMEOUT_MS: int

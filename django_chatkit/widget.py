@@ -27,6 +27,7 @@ from django_chatkit.attachments.options import widget_options
 from django_chatkit.bootstrap_asset import bootstrap_url
 from django_chatkit.conf import DEFAULTS, chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
+from django_chatkit.live.routes import live_path
 
 WIDGET_KEYS = frozenset(DEFAULTS["WIDGET"])
 COLOR_SCHEMES = ("light", "dark")
@@ -59,6 +60,8 @@ class ChatKitWidget:
     bootstrap_url: str
     load_timeout_ms: int
     unavailable_message: str
+    # The path prefix of the thread websockets (docs/live.md), or None: no live updates.
+    live_path: str | None = None
 
 
 # --- options -------------------------------------------------------------------------------
@@ -349,6 +352,7 @@ def chatkit_widget(
         include_cdn_script=number <= 1,
         bootstrap_url=bootstrap_url(),
         load_timeout_ms=chatkit_settings.LOAD_TIMEOUT_MS,
+        live_path=live_path(),
         unavailable_message=gettext(
             "The chat could not be loaded: its script, from OpenAI's servers, did not arrive. "
             "A content blocker or a network filter may be stopping it. Reload the page to "

@@ -1,5 +1,6 @@
 """ASGI entry point: ``python -m django_chatkit.daphne example_project.asgi:application`` (daphne,
-refusing oversized bodies as they arrive), or ``uvicorn example_project.asgi:application``."""
+refusing oversized bodies as they arrive), or ``uvicorn example_project.asgi:application``.
+HTTP, and the live websockets when Channels is installed (settings.LIVE, docs/live.md)."""
 
 import os
 
@@ -31,4 +32,23 @@ if settings.DEBUG:
     django_application = ASGIStaticFilesHandler(django_application)
 
 # Oversized bodies to the endpoint and upload URLs are refused as they arrive (docs/deployment.md).
-application = BodyLimitMiddleware(django_application)
+http_application = BodyLimitMiddleware(django_application)
+
+if getattr(settings, "LIVE", False):
+    # Live updates (docs/live.md): the thread websockets, for the owner and for staff.
+    from channels.auth import AuthMiddlewareStack
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from channels.security.websocket import AllowedHostsOriginValidator
+
+    from django_chatkit.routing import websocket_urlpatterns
+
+    application = ProtocolTypeRouter(
+        {
+            "http": http_application,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
+else:
+    application = http_application

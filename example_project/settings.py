@@ -6,6 +6,7 @@ database and REDIS_URL to cache in Redis. Not for production as is: DEBUG defaul
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -92,13 +93,24 @@ if os.environ.get("REDIS_URL"):
             "LOCATION": os.environ["REDIS_URL"],
         }
     }
-    # Live updates (a later issue) will add a channel layer on the same server:
-    # CHANNEL_LAYERS = {
-    #     "default": {
-    #         "BACKEND": "channels_redis.core.RedisChannelLayer",
-    #         "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
-    #     }
-    # }
+
+# Live updates (docs/live.md): with Channels installed (the example extra has it), the widget and
+# staff follow a thread as it changes. Across several workers through Redis when REDIS_URL is
+# set; in one process's memory otherwise (enough for `make demo`'s single daphne).
+LIVE = importlib.util.find_spec("channels") is not None
+if LIVE:
+    INSTALLED_APPS.append("channels")
+    if os.environ.get("REDIS_URL"):
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                # A read timeout above the layer's 5 s blocking reads: redis-py 8's default (5 s)
+                # drops every socket every 5 s (chatkit.W008).
+                "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}]},
+            }
+        }
+    else:
+        CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -93,6 +93,9 @@ if os.environ.get("CHATKIT_TEST_MEDIA_ROOT"):
 # Live-server tests hand their CHATKIT settings to the server process as JSON.
 if os.environ.get("CHATKIT_TEST_SETTINGS"):
     CHATKIT = json.loads(os.environ["CHATKIT_TEST_SETTINGS"])
+# Live-server tests of live updates give the server process a channel layer (tests/live_asgi.py).
+if os.environ.get("CHATKIT_TEST_CHANNEL_LAYERS"):
+    CHANNEL_LAYERS = json.loads(os.environ["CHATKIT_TEST_CHANNEL_LAYERS"])
 # Live-server tests that store attachments point the server's default storage at a temporary
 # directory (the test process's override_settings does not reach another process).
 if os.environ.get("CHATKIT_TEST_MEDIA_ROOT"):

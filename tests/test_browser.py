@@ -27,7 +27,7 @@ from django_chatkit.models import Thread, ThreadItem
 from django_chatkit.testing import user_input
 from django_chatkit.widget import chatkit_options
 from tests.browser_urls import PROMPTS
-from tests.live_server import LiveServer, live_asgi_server
+from tests.live_server import ASGI_APP, LiveServer, live_asgi_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -95,15 +95,30 @@ def site_server() -> tuple[str, str]:
 
 
 @pytest.fixture
+def site_live() -> bool:
+    """Whether the live site serves live updates (tests/live_asgi.py, an in-memory layer)."""
+    return False
+
+
+@pytest.fixture
 def site(
-    transactional_db: None, site_settings: dict[str, Any], site_server: tuple[str, str]
+    transactional_db: None,
+    site_settings: dict[str, Any],
+    site_server: tuple[str, str],
+    site_live: bool,
 ) -> Iterator[LiveServer]:
     kind, urlconf = site_server
     extra_env = {
         "CHATKIT_TEST_SETTINGS": json.dumps(site_settings),
         "CHATKIT_TEST_URLCONF": urlconf,
     }
-    with live_asgi_server(kind, extra_env=extra_env) as server:
+    app = ASGI_APP
+    if site_live:
+        app = "tests.live_asgi:application"
+        extra_env["CHATKIT_TEST_CHANNEL_LAYERS"] = json.dumps(
+            {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        )
+    with live_asgi_server(kind, extra_env=extra_env, app=app) as server:
         yield server
 
 
@@ -602,3 +617,62 @@ async def test_the_widget_starts_under_bare_uvicorn_without_any_static_files(
         "fetch('/static/django_chatkit/chatkit-bootstrap.js').then((r) => r.status)"
     )
     assert status == 404
+
+
+@pytest.mark.parametrize("site_live", [True])
+async def test_the_widget_fetches_updates_when_its_thread_changes_elsewhere(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    """Live updates (docs/live.md): the page is rendered with the websocket path, the bootstrap
+    subscribes to the thread the widget shows once it is announced, and a change made by another
+    request (a second tab renaming it) makes it call the widget's fetchUpdates()."""
+    tab = await open_tab()
+    await tab.sign_in("dana", "dana-pw")
+    page = tab.page
+    assert await page.get_attribute("#chatkit-1", "data-chatkit-live") == "/ws/chatkit/threads/"
+    created = await tab.send("chatkit-1", "threads.create", input=user_input("hello"))
+    assert created["status"] == 200, (created, site.describe())
+    thread_id = created["events"][0]["thread"]["id"]
+    # Subscribed, through the real consumer: the socket said so.
+    await page.wait_for_function(
+        """id => window.siteEvents.some(
+            (e) => e.type === 'chatkit:subscribed' && e.detail.threadId === id)""",
+        arg=thread_id,
+    )
+    # Another tab of the same user (another widget, its own requests) renames the thread.
+    other = await open_tab(context=page.context)
+    await other.page.goto(f"{site.url}{PAGE}")
+    await other.set_options_calls("second")
+    renamed = await other.send("second", "threads.update", thread_id=thread_id, title="Renamed")
+    assert renamed["status"] == 200, renamed
+    await page.wait_for_function(
+        """id => window.siteEvents.some((e) => e.type === 'chatkit:notice'
+            && e.detail.event === 'thread.title' && e.detail.thread_id === id)""",
+        arg=thread_id,
+    )
+    await page.wait_for_function("document.getElementById('chatkit-1').fetchUpdatesCalls > 0")
+    notices = [e["detail"] for e in await tab.site_events() if e["type"] == "chatkit:notice"]
+    assert all(set(notice) <= {"event", "thread_id", "item_id"} for notice in notices), notices
+    # The second widget shows no thread: it opened no socket and heard nothing.
+    assert not any(
+        e["target"] == "second" for e in await tab.site_events() if "notice" in e["type"]
+    )
+    assert await tab.csp_violations() == []  # connect-src 'self' allows the same host's ws:
+    assert tab.console_errors == [], tab.console_errors
+
+
+async def test_without_live_updates_the_page_opens_no_socket(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    tab = await open_tab()
+    sockets: list[str] = []
+    tab.page.on("websocket", lambda ws: sockets.append(ws.url))
+    await tab.sign_in("dana", "dana-pw")
+    assert await tab.page.get_attribute("#chatkit-1", "data-chatkit-live") is None
+    created = await tab.send("chatkit-1", "threads.create", input=user_input("hello"))
+    assert created["status"] == 200
+    await tab.page.wait_for_function(
+        "window.siteEvents.some((e) => e.type === 'chatkit:thread-change')"
+    )
+    assert sockets == []
+    assert tab.console_errors == [], tab.console_errors

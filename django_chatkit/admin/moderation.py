@@ -39,6 +39,8 @@ from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
 from django_chatkit.admin.common import ThreadModelAdmin, owner_label
+from django_chatkit.live import notices
+from django_chatkit.live.layer import live_enabled
 
 if TYPE_CHECKING:
     from django.utils.datastructures import _ListOrTuple
@@ -365,6 +367,17 @@ RELEASE = Step(
 )
 
 
+def _events(changes: dict[str, Any]) -> list[str]:
+    """The notices one thread's moderation changes make. The internal note is staff's alone
+    and changes nothing the owner sees: no notice."""
+    events = []
+    if {"status", "status_reason"} & changes.keys():
+        events.append(notices.THREAD_STATUS)
+    if "legal_hold" in changes:
+        events.append(notices.THREAD_HOLD)  # staff only: the owner is not told
+    return events
+
+
 def _batches(ids: list[str]) -> Iterator[list[str]]:
     it = iter(ids)
     while batch := list(islice(it, BATCH)):
@@ -395,6 +408,29 @@ class ThreadModerationAdmin(ThreadModelAdmin):
         if isinstance(obj, models.Thread) and obj.legal_hold:
             return False
         return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: models.Thread, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # The change view runs in a transaction: the notice goes when it commits.
+        if change and "title" in form.changed_data:
+            notices.publish_on_commit(
+                [notices.notice(notices.THREAD_TITLE, obj.pk)], using=obj._state.db
+            )
+
+    def delete_model(self, request: HttpRequest, obj: models.Thread) -> None:
+        thread_id = obj.pk
+        super().delete_model(request, obj)
+        notices.publish_on_commit(
+            [notices.notice(notices.THREAD_DELETED, thread_id)], using=obj._state.db
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
+        thread_ids = list(queryset.values_list("pk", flat=True)) if live_enabled() else []
+        super().delete_queryset(request, queryset)
+        notices.publish_on_commit(
+            (notices.notice(notices.THREAD_DELETED, thread_id) for thread_id in thread_ids),
+            using=queryset.db,
+        )
 
     @admin.display(description=_("deleted by owner"))
     def deleted_by_owner(self, obj: models.Thread) -> str:
@@ -509,6 +545,16 @@ class ThreadModerationAdmin(ThreadModelAdmin):
                 for batch in _batches(ids):
                     models.Thread.objects.filter(pk__in=batch).update(**dict(changes_key))
             LogEntry.objects.bulk_create(entries, batch_size=BATCH)
+            # queryset.update() sends no signal: the notices are published here, on commit.
+            notices.publish_on_commit(
+                (
+                    notices.notice(event, thread_id)
+                    for changes_key, ids in groups.items()
+                    for event in _events(dict(changes_key))
+                    for thread_id in ids
+                ),
+                using=threads.db,
+            )
         return len(entries), len(rows) - len(entries)
 
     def _confirmation(

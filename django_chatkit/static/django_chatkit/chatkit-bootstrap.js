@@ -14,7 +14,11 @@
 //   chatkit:ready, chatkit:error, chatkit:log, chatkit:response-start, chatkit:response-end,
 //   chatkit:thread-change, chatkit:thread-load-start, chatkit:thread-load-end, chatkit:effect,
 //   chatkit:tool-change; and its own: chatkit:configure (before setOptions; detail.options
-//   may be changed, e.g. to add onClientTool) and chatkit:unavailable.
+//   may be changed, e.g. to add onClientTool), chatkit:unavailable, chatkit:subscribed and
+//   chatkit:notice;
+// - with live updates (data-chatkit-live, rendered only where the site serves the websocket and
+//   has a channel layer: docs/live.md), subscribes to the thread it shows and calls the widget's
+//   fetchUpdates() when that thread changes elsewhere (a staff member locks it, say).
 
 const RELAYED_EVENTS = {
   'chatkit.ready': 'chatkit:ready',
@@ -41,6 +45,14 @@ const STARTED = Symbol.for('django_chatkit.started');
 // Set on OpenAI's script element once it failed to load, for widgets started after that (htmx);
 // on the element for the same reason as STARTED.
 const CDN_FAILED = Symbol.for('django_chatkit.cdnFailed');
+
+// Live updates: reconnection delays grow from LIVE_RETRY_BASE_MS to LIVE_RETRY_MAX_MS.
+const LIVE_RETRY_BASE_MS = 1000;
+const LIVE_RETRY_MAX_MS = 60000;
+// Close codes after which retrying cannot help (docs/live.md): not this visitor's thread (or
+// none), or no channel layer. 4429 (too many sockets) is retried, later and later.
+const LIVE_FINAL_CODES = new Set([4404, 4503]);
+const LIVE_SUBSCRIBED = 'subscribed';
 
 function emit(element, type, detail) {
   element.dispatchEvent(new CustomEvent(type, { bubbles: true, detail }));
@@ -198,6 +210,7 @@ async function start(element) {
     element.style.height = element.dataset.chatkitHeight;
   }
   relayEvents(element);
+  const live = followThread(element);
   const memory = threadMemory(element);
   if (memory) {
     element.addEventListener('chatkit.thread.change', (event) => {
@@ -235,6 +248,138 @@ async function start(element) {
   }
   emit(element, 'chatkit:configure', { options: fullOptions });
   element.setOptions(fullOptions);
+  // The thread it opens with, in case the widget announces no change for it.
+  if (fullOptions.initialThread) {
+    live?.watch(fullOptions.initialThread);
+  }
+}
+
+// The delay before reconnection number `attempt` (0 first): exponential, capped, with jitter
+// ("equal jitter": between half the step and the step), so that the sockets a server restart
+// dropped do not all come back at the same instant.
+export function liveRetryDelay(attempt, random = Math.random) {
+  const step = Math.min(LIVE_RETRY_MAX_MS, LIVE_RETRY_BASE_MS * 2 ** Math.min(attempt, 16));
+  return Math.round(step / 2 + (random() * step) / 2);
+}
+
+// The websocket URL of a thread: the rendered path, on this page's host, ws: or wss: as the page.
+function liveUrl(path, threadId) {
+  const url = new URL(`${path}${encodeURIComponent(threadId)}/`, window.location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
+
+// Follows the thread the element shows: one socket at a time, to that thread's group; a notice
+// calls fetchUpdates(), once at a time (notices that arrive meanwhile make one more call), and
+// not during the user's own answer, which already shows what it stores (one call after it if
+// something came meanwhile). Nothing happens, and nothing is logged, when the page was rendered
+// without data-chatkit-live.
+function followThread(element) {
+  const path = element.dataset.chatkitLive;
+  if (!path || typeof window.WebSocket !== 'function') {
+    return null;
+  }
+  let threadId = null;
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let responding = false;
+  let pending = false;
+  let fetching = false;
+
+  const refresh = () => {
+    if (responding || fetching) {
+      pending = true;
+      return;
+    }
+    pending = false;
+    if (typeof element.fetchUpdates !== 'function') {
+      return;
+    }
+    fetching = true;
+    Promise.resolve()
+      .then(() => element.fetchUpdates())
+      .catch(() => {
+        // The widget reports its own request failures; the next notice tries again.
+      })
+      .finally(() => {
+        fetching = false;
+        if (pending) {
+          refresh();
+        }
+      });
+  };
+
+  const connect = () => {
+    retryTimer = null;
+    const watched = threadId;
+    const ws = new window.WebSocket(liveUrl(path, watched));
+    socket = ws;
+    ws.addEventListener('message', (event) => {
+      let notice;
+      try {
+        notice = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (socket !== ws || notice?.thread_id !== watched) {
+        return;
+      }
+      if (notice.event === LIVE_SUBSCRIBED) {
+        if (attempt > 0) {
+          refresh(); // what changed while the socket was down
+        }
+        attempt = 0;
+        emit(element, 'chatkit:subscribed', { threadId: watched });
+        return;
+      }
+      emit(element, 'chatkit:notice', notice);
+      refresh();
+    });
+    ws.addEventListener('close', (event) => {
+      if (socket !== ws) {
+        return; // closed by watch(): another thread, or none
+      }
+      socket = null;
+      if (LIVE_FINAL_CODES.has(event.code)) {
+        return;
+      }
+      retryTimer = window.setTimeout(connect, liveRetryDelay(attempt));
+      attempt += 1;
+    });
+  };
+
+  const watch = (next) => {
+    if (next === threadId) {
+      return;
+    }
+    threadId = next;
+    attempt = 0;
+    window.clearTimeout(retryTimer);
+    retryTimer = null;
+    if (socket) {
+      const previous = socket;
+      socket = null;
+      previous.close(1000);
+    }
+    if (threadId) {
+      connect();
+    }
+  };
+
+  element.addEventListener('chatkit.thread.change', (event) => {
+    watch(event.detail?.threadId ?? null);
+  });
+  element.addEventListener('chatkit.response.start', () => {
+    responding = true;
+  });
+  element.addEventListener('chatkit.response.end', () => {
+    responding = false;
+    if (pending) {
+      refresh();
+    }
+  });
+  return { watch };
 }
 
 // Starts every widget under root not started yet. Runs once when this module loads; call it

@@ -8,7 +8,14 @@ class ChatKitStandIn extends HTMLElement {
   constructor() {
     super();
     this.setOptionsCalls = [];
+    this.fetchUpdatesCalls = 0;
     this.options = null;
+  }
+
+  // The real widget reloads the thread it shows; the stand-in counts the calls.
+  fetchUpdates() {
+    this.fetchUpdatesCalls += 1;
+    return Promise.resolve();
   }
 
   setOptions(options) {

@@ -1,0 +1,135 @@
+"""The websocket of one thread: ``ws/chatkit/threads/<thread_id>/`` (django_chatkit.routing).
+
+Accepted for the thread's owner (the signed-in user, or the anonymous visitor whose session
+holds the owner token) and for staff with ``django_chatkit.view_thread``; refused otherwise with
+a close code of ``CloseCode``. A refusal is sent after accepting, so that the browser sees the
+code (a handshake refused before accepting reaches it only as 1006). To anyone but such staff,
+a thread that does not exist and another owner's thread are the same refusal, 4404: the socket
+tells nobody which thread ids exist.
+
+Once accepted, the socket joins the thread's group, says ``{"event": "subscribed", "thread_id":
+...}``, and forwards each notice to the browser as ``{"event": ..., "thread_id": ...,
+"item_id": ...}``. It sends nothing else and reads nothing: what the browser sends is ignored.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any, cast
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from django_chatkit import models
+from django_chatkit.conf import chatkit_settings
+from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
+from django_chatkit.live.connections import ConnectionSlot, who
+from django_chatkit.live.groups import thread_group
+
+logger = logging.getLogger("django_chatkit")
+
+VIEW_PERMISSION = "django_chatkit.view_thread"
+# The first message of an accepted socket.
+SUBSCRIBED = "subscribed"
+
+
+class CloseCode(enum.IntEnum):
+    """Close codes of a refused socket (docs/live.md). The widget retries none but 4429."""
+
+    # No such thread, or not this visitor's (the same answer for both), or nobody signed in.
+    NOT_FOUND = 4404
+    # The visitor has LIVE_MAX_CONNECTIONS_PER_USER sockets open already.
+    TOO_MANY = 4429
+    # The site has no channel layer: there would never be a notice to forward.
+    UNAVAILABLE = 4503
+
+
+def _owner(user: Any, session: Any) -> Owner | None:
+    if user is not None and user.is_authenticated:
+        return Owner(user_id=user.pk)
+    if not chatkit_settings.ALLOW_ANONYMOUS or session is None:
+        return None
+    token = session.get(ANONYMOUS_SESSION_KEY)
+    return Owner(anonymous_key=str(token)) if token else None
+
+
+def _is_reviewer(user: Any) -> bool:
+    return bool(
+        user is not None and user.is_active and user.is_staff and user.has_perm(VIEW_PERMISSION)
+    )
+
+
+def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCode | None]:
+    """(who the socket is counted against, None) when it may watch the thread, else
+    (None, the close code). One query of its own (the thread), after those reading the session,
+    the user and, for staff, their permissions."""
+    reviewer = _is_reviewer(user)
+    owner = _owner(user, session)
+    if owner is None and not reviewer:
+        return None, CloseCode.NOT_FOUND
+    row = next(
+        iter(
+            models.Thread.objects.filter(id=thread_id)
+            .order_by()
+            .values("user_id", "anonymous_key", "deleted_by_owner_at")[:1]
+        ),
+        None,
+    )
+    if row is None:
+        return None, CloseCode.NOT_FOUND
+    if owner is None:  # unreachable: a reviewer is signed in
+        return None, CloseCode.NOT_FOUND
+    if reviewer or (row["deleted_by_owner_at"] is None and owner.owns(dict(row))):
+        return who(owner), None
+    return None, CloseCode.NOT_FOUND
+
+
+class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Forwards a thread's notices to its owner's or a reviewer's browser."""
+
+    group: str | None = None
+    slot: ConnectionSlot | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        if self.channel_layer is None:
+            logger.warning("ChatKit live socket refused: no channel layer (CHANNEL_LAYERS).")
+            await self.close(code=CloseCode.UNAVAILABLE)
+            return
+        thread_id = str(self.scope["url_route"]["kwargs"]["thread_id"])
+        # Channels' wrapper closes stale connections around the call, as Django does per request.
+        admitted = await database_sync_to_async(_admit)(
+            thread_id, self.scope.get("user"), self.scope.get("session")
+        )
+        subject, refusal = cast(tuple[str | None, CloseCode | None], admitted)
+        if subject is None:
+            await self.close(code=refusal or CloseCode.NOT_FOUND)
+            return
+        slot = ConnectionSlot(subject)
+        if not await slot.acquire():
+            await self.close(code=CloseCode.TOO_MANY)
+            return
+        self.slot = slot
+        self.group = thread_group(thread_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Tells the browser that notices flow from now on (it catches up on what it missed
+        # while it was not subscribed, and resets its reconnection delay).
+        await self.send_json({"event": SUBSCRIBED, "thread_id": thread_id})
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+        if self.slot is not None:
+            await self.slot.release()
+            self.slot = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """The browser has nothing to say: ignored, not even decoded (so that what is not JSON
+        is no error either)."""
+
+    async def chatkit_notice(self, message: dict[str, Any]) -> None:
+        """A notice from the group: Channels hands a message of type ``chatkit.notice``
+        (notices.MESSAGE_TYPE) to this method. Sent on without its type."""
+        await self.send_json({key: value for key, value in message.items() if key != "type"})
