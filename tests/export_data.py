@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tarfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -146,3 +147,10 @@ def populate() -> dict[str, Any]:
         id="thr_export0005", user=people["bob"], created_at=BASE, updated_at=BASE
     )
     return {"users": people, "threads": threads}
+
+
+def member(tar: tarfile.TarFile, name: str) -> bytes:
+    """The bytes of ``name`` in an export's tar."""
+    handle = tar.extractfile(name)
+    assert handle is not None, name
+    return handle.read()

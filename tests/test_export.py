@@ -20,15 +20,9 @@ from django_chatkit import models
 from django_chatkit.export import FORMAT_VERSION
 from django_chatkit.export.jsonl import dumps, iter_jsonl
 from django_chatkit.export.records import iter_threads
-from tests.export_data import FILE_BYTES, populate, thread_with_everything, users
+from tests.export_data import FILE_BYTES, member, populate, thread_with_everything, users
 
 pytestmark = pytest.mark.django_db
-
-
-def member(tar: tarfile.TarFile, name: str) -> bytes:
-    handle = tar.extractfile(name)
-    assert handle is not None, name
-    return handle.read()
 
 
 @pytest.fixture

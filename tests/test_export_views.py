@@ -18,19 +18,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_chatkit import models
-from tests.export_data import FILE_BYTES, populate, thread_with_everything
+from tests.export_data import FILE_BYTES, member, populate, thread_with_everything
 from tests.factories import read_body
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CHANGELIST = "admin:django_chatkit_thread_changelist"
 EXPORT_URL = "/chatkit/export/"
-
-
-def member(tar: tarfile.TarFile, name: str) -> bytes:
-    handle = tar.extractfile(name)
-    assert handle is not None, name
-    return handle.read()
 
 
 @pytest.fixture

@@ -20,18 +20,12 @@ from django.core.management import CommandError, call_command
 
 from django_chatkit import models
 from django_chatkit.attachments import storage
-from tests.export_data import FILE_BYTES, populate
+from tests.export_data import FILE_BYTES, member, populate
 from tests.factories import chatkit_tables, snapshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def member(tar: tarfile.TarFile, name: str) -> bytes:
-    handle = tar.extractfile(name)
-    assert handle is not None, name
-    return handle.read()
 
 
 @pytest.fixture
