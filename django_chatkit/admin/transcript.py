@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from markdown_it import MarkdownIt
 
 from django_chatkit import models
+from django_chatkit.admin import stopping
 from django_chatkit.admin.links import may_view
 
 if TYPE_CHECKING:
@@ -810,6 +811,12 @@ def transcript_view(
             admin_site_name=site_name,
             run_links=may_view(request, model_admin.admin_site, models.Run),
         ),
+        # The stop button: for moderators, while an answer streams (django_chatkit.stops).
+        "stop_url": (
+            reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_stop", args=[quote(thread.pk)])
+            if stopping.may_moderate(model_admin, request) and stopping.answer_running(thread)
+            else ""
+        ),
     }
     request.current_app = site_name
     return TemplateResponse(request, f"{TEMPLATE_DIR}/page.html", context)
@@ -822,10 +829,18 @@ def admin_urls(model_admin: ThreadModelAdmin) -> Sequence[URLPattern]:
     def view(request: HttpRequest, object_id: str) -> HttpResponse:
         return transcript_view(model_admin, request, object_id)
 
+    def stop(request: HttpRequest, object_id: str) -> HttpResponse:
+        return stopping.stop_view(model_admin, request, object_id)
+
     return [
+        path(
+            "<path:object_id>/stop/",
+            model_admin.admin_site.admin_view(stop),
+            name=f"{opts.app_label}_{opts.model_name}_stop",
+        ),
         path(
             "<path:object_id>/transcript/",
             model_admin.admin_site.admin_view(view),
             name=f"{opts.app_label}_{opts.model_name}_transcript",
-        )
+        ),
     ]
