@@ -122,7 +122,11 @@ def send_soon(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
     ):
         loop.call_soon_threadsafe(_spawn, send)
         return
-    async_to_sync(send)()
+    async_to_sync(_await)(send)
+
+
+async def _await(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    await send()
 
 
 def _spawn(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
