@@ -192,9 +192,9 @@ class AgentChatKitServer(DjangoChatKitServer):
                 yield event
             if title_task is not None and input_user_message is not None:
                 # The title call was cancelled with the answer: the message, cut short, is one.
-                title = truncate_title(item_text(input_user_message))
-                if title and await self.store.set_title_if_untitled(thread.id, title, context):
-                    thread.title = title
+                cut = truncate_title(item_text(input_user_message))
+                if cut and await self.store.set_title_if_untitled(thread.id, cut, context):
+                    thread.title = cut
             return
 
         if title_task is not None:

@@ -200,7 +200,17 @@ class StopWatch:
             logger.warning("ChatKit could not listen for stops", exc_info=True)
         finally:
             if channel:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        asyncio.shield(layer.group_discard(group, channel)), SEND_TIMEOUT_SECONDS
-                    )
+                # Left in a task of its own: the turn's end never waits for the layer (a
+                # membership left behind only expires, its messages unread).
+                task = asyncio.get_running_loop().create_task(_discard(layer, group, channel))
+                _discarding.add(task)
+                task.add_done_callback(_discarding.discard)
+
+
+# Tasks leaving a stop group, kept referenced until done (the loop holds tasks weakly).
+_discarding: set[asyncio.Task[None]] = set()
+
+
+async def _discard(layer: Any, group: str, channel: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(layer.group_discard(group, channel), SEND_TIMEOUT_SECONDS)

@@ -122,7 +122,7 @@ async def check_stopped(turn: Turn, reply: Any, stopper: Any) -> str:
     requests = [r for r in turn.fake.requests if is_answer(r)]
     await await_condition(lambda: turn.fake.requests[requests[-1].index].finished_at)
     assert turn.fake.requests[requests[-1].index].disconnected
-    return partial
+    return str(partial)
 
 
 def moderator_client() -> tuple[Client, Any]:

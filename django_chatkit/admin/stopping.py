@@ -47,11 +47,14 @@ def stop_view(model_admin: ThreadModelAdmin, request: HttpRequest, object_id: st
     thread = model_admin.get_object(request, unquote(object_id))
     if thread is None:
         raise Http404(gettext("No thread with this id."))
+    user_id = request.user.pk
+    if user_id is None:  # unreachable: the admin only lets signed-in staff in
+        raise PermissionDenied
     with transaction.atomic():
-        stopped = stops.request_stop([str(thread.pk)], request.user.pk)
+        stopped = stops.request_stop([str(thread.pk)], user_id)
         if stopped:
             LogEntry.objects.create(
-                user_id=request.user.pk,
+                user_id=user_id,
                 content_type_id=ContentType.objects.get_for_model(
                     models.Thread, for_concrete_model=False
                 ).pk,
