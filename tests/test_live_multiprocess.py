@@ -84,21 +84,35 @@ class Sites:
     fake: FakeOpenAI
 
 
-@pytest.fixture
-def sites(transactional_db: None) -> Iterator[Sites]:
+@contextmanager
+def two_sites(channel_layers: str) -> Iterator[Sites]:
     with ExitStack() as stack:
         fake = stack.enter_context(FakeOpenAI(default_reply=title_from_message))
         fake.side_requests = is_title_request
         env = {
             **fake.env,
             "CHATKIT_TEST_SETTINGS": json.dumps(SETTINGS),
-            "CHATKIT_TEST_CHANNEL_LAYERS": layers(f"ckt{uuid.uuid4().hex[:8]}"),
+            "CHATKIT_TEST_CHANNEL_LAYERS": channel_layers,
             "OPENAI_AGENTS_DISABLE_TRACING": "1",
         }
         app = "tests.live_asgi:application"
         a = stack.enter_context(live_asgi_server("daphne", extra_env=env, app=app))
         b = stack.enter_context(live_asgi_server("uvicorn", extra_env=env, app=app))
         yield Sites(a, b, fake)
+
+
+@pytest.fixture
+def sites(transactional_db: None) -> Iterator[Sites]:
+    with two_sites(layers(f"ckt{uuid.uuid4().hex[:8]}")) as both:
+        yield both
+
+
+@pytest.fixture
+def unshared_sites(transactional_db: None) -> Iterator[Sites]:
+    """Each process its own in-memory layer: nothing one publishes reaches the other."""
+    in_memory = json.dumps({"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+    with two_sites(in_memory) as both:
+        yield both
 
 
 @pytest.fixture
@@ -310,6 +324,32 @@ def test_a_stop_clicked_through_one_process_ends_a_stream_on_the_other(
         )
         # A's socket heard the partial answer stored on B.
         wait_for(lambda: answer["id"] in {e["item_id"] for _, e in ws.events("item.added")})
+
+
+def test_without_a_shared_layer_a_stop_still_reaches_the_other_process_within_a_second(
+    unshared_sites: Sites, carol: Any, moderator: Any
+) -> None:
+    """The run's flag, read every half second by the streaming worker, is enough."""
+    sites = unshared_sites
+    thread_id = new_thread(sites, carol)
+    sites.fake.queue(Reply(tokens=WORDS, token_delay=0.05))
+    body = request_body("threads.add_user_message", thread_id=thread_id, input=user_input("Count"))
+    stream, reader = stream_in_background(sites.b, carol, body)
+    wait_for(lambda: stream.deltas >= 5, describe=sites.b.describe)
+    stop = reverse("admin:django_chatkit_thread_stop", args=[quote(thread_id)])
+    with live_client(sites.a.url, moderator) as admin:
+        clicked = time.monotonic()
+        assert admin.post(stop).status_code == 302, sites.a.describe()
+    reader.join(10)
+    assert stream.ended_at is not None, sites.b.describe()
+    took = stream.ended_at - clicked
+    print(f"\nStop latency without a shared layer (the flag polled): {took * 1000:.0f} ms")
+    assert took < STOP_WITHIN_SECONDS, took
+    assert [e["message"] for e in stream.events if e["type"] == "notice"] == [
+        "A moderator stopped this answer."
+    ]
+    run = models.Run.objects.filter(thread_id=thread_id, kind="answer").latest("id")
+    assert (run.status, run.stopped_by_id) == ("cancelled", moderator.pk)
 
 
 def test_a_lock_made_through_one_process_refuses_the_next_message_on_the_other(
