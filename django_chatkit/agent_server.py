@@ -142,15 +142,16 @@ class AgentChatKitServer(DjangoChatKitServer):
         # A moderator's stop (django_chatkit.stops) cancels the model's run: its stream then
         # ends early, as if complete, and the partial answer is stored below.
         watch = StopWatch(thread.id, lambda: tracker.run_pk, result.cancel)
+        watch.start()
         try:
-            async with watch:
-                async for streamed in stream_agent_response(agent_context, result):
-                    for event in ids.rewrite(streamed):
-                        if isinstance(event, ThreadItemAddedEvent):
-                            started_items[event.item.id] = event.item
-                        yield event
-                # Read before leaving the watch: a stop landing after the answer's end is moot.
-                stopped = watch.stopped
+            async for streamed in stream_agent_response(agent_context, result):
+                for event in ids.rewrite(streamed):
+                    if isinstance(event, ThreadItemAddedEvent):
+                        started_items[event.item.id] = event.item
+                    yield event
+            # Read at once: a stop landing after the answer's end is moot.
+            stopped = watch.stopped
+            watch.close()
             if stopped:
                 await tracker.stopped()
             else:
@@ -178,6 +179,7 @@ class AgentChatKitServer(DjangoChatKitServer):
             await self.keep_partial_answer(thread, tracker, started_items, ids, context)
             raise CustomStreamError(message, allow_retry=True) from exc
         finally:
+            watch.close()
             if not answered and title_task is not None:
                 # However the turn ended without its answer, nobody will wait for the title:
                 # left running, it would call the model and write its Run after the turn.

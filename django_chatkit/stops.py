@@ -130,13 +130,14 @@ class StopWatch:
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> StopWatch:
+    def start(self) -> None:
         with _local_lock:
             _local.setdefault(self.thread_id, set()).add(self)
         self._task = asyncio.create_task(self._watch())
-        return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    def close(self) -> None:
+        """Stop watching. Waits for nothing: a turn's end (a client gone, a failed write
+        handled in a generator being closed) must not take one more trip through the loop."""
         with _local_lock:
             watches = _local.get(self.thread_id)
             if watches is not None:
@@ -145,8 +146,13 @@ class StopWatch:
                     del _local[self.thread_id]
         if self._task is not None and not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+
+    async def __aenter__(self) -> StopWatch:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
     async def _watch(self) -> None:
         listener = asyncio.create_task(self._listen()) if live_enabled() else None

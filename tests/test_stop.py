@@ -156,6 +156,10 @@ async def test_the_stop_button_stops_the_answer_within_a_second(fake: Any, alice
         async for entry in LogEntry.objects.filter(object_id=thread_id, action_flag=CHANGE)
     ]
     assert entries == ["Stopped the answer in progress."]
+    # The transcript names who stopped the run, and offers no button any more.
+    page = await sync_to_async(client.get)(transcript_url(thread_id))
+    html = page.content.decode()
+    assert "stopped by moderator" in html and stop_url(thread_id) not in html
     # The thread stays active: the user may ask again.
     fake.queue(Reply(text="Again.", when=is_answer))
     again = await chat.send(thread_id, "Go on")

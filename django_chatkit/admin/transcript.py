@@ -446,6 +446,8 @@ class RunView:
     error_code: str
     error_message: str
     admin_url: str | None
+    # The moderator who stopped the answer (django_chatkit.stops), else "".
+    stopped_by: str = ""
 
 
 @dataclass
@@ -631,7 +633,7 @@ def _load_runs(page: PageData) -> None:
             .values("started_at")[:1]
         )
         runs = runs.filter(started_at__gte=Coalesce(Subquery(last_before), Value(page.lo)))
-    for run in runs.order_by("started_at", "pk"):
+    for run in runs.select_related("stopped_by").order_by("started_at", "pk"):
         page.runs.append(
             RunView(
                 pk=run.pk,
@@ -647,6 +649,7 @@ def _load_runs(page: PageData) -> None:
                 error_code=run.error_code,
                 error_message=run.error_message,
                 admin_url=_run_admin_url(run.pk),
+                stopped_by=str(run.stopped_by) if run.stopped_by is not None else "",
             )
         )
 
