@@ -26,15 +26,17 @@ from chatkit.types import (
     AssistantMessageContent,
     AssistantMessageItem,
     ChatKitReq,
+    NoticeEvent,
     SDKHiddenContextItem,
     ThreadItem,
     ThreadItemAddedEvent,
+    ThreadItemDoneEvent,
     ThreadMetadata,
     ThreadStreamEvent,
     UserMessageItem,
 )
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from django_chatkit import models
 from django_chatkit.agent_config import get_agent, model_name
@@ -47,12 +49,17 @@ from django_chatkit.openai_client import get_openai_client
 from django_chatkit.runs import RunTracker, record_title_run
 from django_chatkit.serialization import item_text
 from django_chatkit.server import DjangoChatKitServer
+from django_chatkit.stops import StopWatch
 from django_chatkit.store import HISTORY_PREFETCH
 from django_chatkit.titles import TITLE_INSTRUCTIONS, clean_model_title, truncate_title
 
 logger = logging.getLogger("django_chatkit")
 
 INTERRUPTED_NOTE = "The previous answer was interrupted by an error before it was complete."
+# For the model (hidden context), so that it does not carry on with the stopped answer.
+STOPPED_NOTE = "A moderator stopped the previous answer before it was complete. Do not continue it."
+# For the user, shown by the widget when a moderator stops the answer it is streaming.
+STOPPED_NOTICE = gettext_noop("A moderator stopped this answer.")
 TITLE_WAIT_SECONDS = 10.0
 
 
@@ -131,14 +138,24 @@ class AgentChatKitServer(DjangoChatKitServer):
             lambda item: self.store.generate_item_id(store_type(item), thread, context)
         )
         title_task = self.start_title(thread, input_user_message, model_name(agent), context)
-        answered = False
+        answered = stopped = False
+        # A moderator's stop (django_chatkit.stops) cancels the model's run: its stream then
+        # ends early, as if complete, and the partial answer is stored below.
+        watch = StopWatch(thread.id, lambda: tracker.run_pk, result.cancel)
+        watch.start()
         try:
             async for streamed in stream_agent_response(agent_context, result):
                 for event in ids.rewrite(streamed):
                     if isinstance(event, ThreadItemAddedEvent):
                         started_items[event.item.id] = event.item
                     yield event
-            answered = True
+            # Read at once: a stop landing after the answer's end is moot.
+            stopped = watch.stopped
+            watch.close()
+            if stopped:
+                await tracker.stopped()
+            else:
+                answered = True
         except asyncio.CancelledError:
             # The client went away: stop the upstream request; the SDK stores the partial text.
             result.cancel()
@@ -162,6 +179,7 @@ class AgentChatKitServer(DjangoChatKitServer):
             await self.keep_partial_answer(thread, tracker, started_items, ids, context)
             raise CustomStreamError(message, allow_retry=True) from exc
         finally:
+            watch.close()
             if not answered and title_task is not None:
                 # However the turn ended without its answer, nobody will wait for the title:
                 # left running, it would call the model and write its Run after the turn.
@@ -170,6 +188,16 @@ class AgentChatKitServer(DjangoChatKitServer):
                 # Whatever ended the turn with a model call still open (a failing hook, a run
                 # that could not be closed above), the Run must not stay "running".
                 await tracker.abandoned("interrupted", "The turn ended during the model call.")
+
+        if stopped:
+            for event in await self.stopped_answer(thread, tracker, started_items, ids, context):
+                yield event
+            if title_task is not None and input_user_message is not None:
+                # The title call was cancelled with the answer: the message, cut short, is one.
+                cut = truncate_title(item_text(input_user_message))
+                if cut and await self.store.set_title_if_untitled(thread.id, cut, context):
+                    thread.title = cut
+            return
 
         if title_task is not None:
             title = await self.finish_title(title_task, input_user_message)
@@ -209,6 +237,40 @@ class AgentChatKitServer(DjangoChatKitServer):
                 content=INTERRUPTED_NOTE,
             )
             await self.store.add_thread_item(thread.id, note, context)
+
+    async def stopped_answer(
+        self,
+        thread: ThreadMetadata,
+        tracker: RunTracker,
+        started_items: dict[str, ThreadItem],
+        ids: FakeIdRewriter,
+        context: ChatKitContext,
+    ) -> list[ThreadStreamEvent]:
+        """The end of an answer a moderator stopped: what the model said so far, finished as it
+        is (the SDK stores it and the client shows it as final), a note for the model's next
+        turn (stored, never shown) and a notice for the user."""
+        events: list[ThreadStreamEvent] = []
+        for model_item_id, text in tracker.unfinished_answers().items():
+            item_id = ids.resolve(model_item_id)
+            if is_fake(item_id):
+                item_id = self.store.generate_item_id("message", thread, context)
+            started = started_items.get(item_id)
+            item = AssistantMessageItem(
+                id=item_id,
+                thread_id=thread.id,
+                created_at=started.created_at if started else datetime.now(),
+                content=[AssistantMessageContent(text=text)],
+            )
+            events.append(ThreadItemDoneEvent(item=item))
+        note = SDKHiddenContextItem(
+            id=self.store.generate_item_id("sdk_hidden_context", thread, context),
+            thread_id=thread.id,
+            created_at=datetime.now(),
+            content=STOPPED_NOTE,
+        )
+        events.append(ThreadItemDoneEvent(item=note))
+        events.append(NoticeEvent(level="info", message=gettext(STOPPED_NOTICE)))
+        return events
 
     # -- titles ---------------------------------------------------------------------------------
 

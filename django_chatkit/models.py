@@ -329,6 +329,17 @@ class Run(OwnedModel):
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     response_id = models.CharField(_("response id"), max_length=255, blank=True, default="")
+    # A moderator's stop (django_chatkit.stops): set on the running answer by the admin, read
+    # by the worker streaming it, which then records the run cancelled.
+    stop_requested_at = models.DateTimeField(_("stop requested at"), null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("stopped by"),
+    )
 
     class Meta:
         verbose_name = _("run")

@@ -148,6 +148,14 @@ class RunTracker(RunHooks[Any]):
     async def cancelled(self) -> None:
         await self._close(models.RunStatus.CANCELLED, error_code="cancelled")
 
+    async def stopped(self) -> None:
+        """A moderator stopped the answer: who is on the run already (django_chatkit.stops)."""
+        await self._close(
+            models.RunStatus.CANCELLED,
+            error_code="stopped",
+            error_message="Stopped by a moderator.",
+        )
+
     async def abandoned(self, code: str, message: str) -> None:
         """The turn ended without its answer stored (the store failed, the stream was dropped
         unexpectedly): whichever run is open, or else the one that produced the answer, is

@@ -37,7 +37,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from django_chatkit import models
+from django_chatkit import models, stops
 from django_chatkit.admin.common import ThreadModelAdmin, owner_label
 from django_chatkit.live import notices
 from django_chatkit.live.layer import live_enabled
@@ -545,6 +545,12 @@ class ThreadModerationAdmin(ThreadModelAdmin):
                 for batch in _batches(ids):
                     models.Thread.objects.filter(pk__in=batch).update(**dict(changes_key))
             LogEntry.objects.bulk_create(entries, batch_size=BATCH)
+            if step in (LOCK, CLOSE):
+                # The thread takes no new message: nor does the answer streaming now go on.
+                # Its worker is told on commit (django_chatkit.stops), the run names the user.
+                changed_ids = [str(pk) for ids in groups.values() for pk in ids]
+                for batch in _batches(changed_ids):
+                    stops.request_stop(batch, user_id, using=threads.db)
             # queryset.update() sends no signal: the notices are published here, on commit.
             notices.publish_on_commit(
                 (

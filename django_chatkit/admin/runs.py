@@ -83,6 +83,8 @@ class RunAdmin(UsageUrlsMixin, RunModelAdmin):
         "status",
         "error_code",
         "error_message",
+        "stopped_by",
+        "stop_requested_at",
         "started_at",
         "first_token_at",
         "finished_at",

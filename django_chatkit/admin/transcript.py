@@ -41,6 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from markdown_it import MarkdownIt
 
 from django_chatkit import models
+from django_chatkit.admin import stopping
 from django_chatkit.admin.links import may_view
 
 if TYPE_CHECKING:
@@ -445,6 +446,8 @@ class RunView:
     error_code: str
     error_message: str
     admin_url: str | None
+    # The moderator who stopped the answer (django_chatkit.stops), else "".
+    stopped_by: str = ""
 
 
 @dataclass
@@ -630,7 +633,7 @@ def _load_runs(page: PageData) -> None:
             .values("started_at")[:1]
         )
         runs = runs.filter(started_at__gte=Coalesce(Subquery(last_before), Value(page.lo)))
-    for run in runs.order_by("started_at", "pk"):
+    for run in runs.select_related("stopped_by").order_by("started_at", "pk"):
         page.runs.append(
             RunView(
                 pk=run.pk,
@@ -646,6 +649,7 @@ def _load_runs(page: PageData) -> None:
                 error_code=run.error_code,
                 error_message=run.error_message,
                 admin_url=_run_admin_url(run.pk),
+                stopped_by=str(run.stopped_by) if run.stopped_by is not None else "",
             )
         )
 
@@ -810,6 +814,12 @@ def transcript_view(
             admin_site_name=site_name,
             run_links=may_view(request, model_admin.admin_site, models.Run),
         ),
+        # The stop button: for moderators, while an answer streams (django_chatkit.stops).
+        "stop_url": (
+            reverse(f"{site_name}:{opts.app_label}_{opts.model_name}_stop", args=[quote(thread.pk)])
+            if stopping.may_moderate(model_admin, request) and stopping.answer_running(thread)
+            else ""
+        ),
     }
     request.current_app = site_name
     return TemplateResponse(request, f"{TEMPLATE_DIR}/page.html", context)
@@ -822,10 +832,18 @@ def admin_urls(model_admin: ThreadModelAdmin) -> Sequence[URLPattern]:
     def view(request: HttpRequest, object_id: str) -> HttpResponse:
         return transcript_view(model_admin, request, object_id)
 
+    def stop(request: HttpRequest, object_id: str) -> HttpResponse:
+        return stopping.stop_view(model_admin, request, object_id)
+
     return [
+        path(
+            "<path:object_id>/stop/",
+            model_admin.admin_site.admin_view(stop),
+            name=f"{opts.app_label}_{opts.model_name}_stop",
+        ),
         path(
             "<path:object_id>/transcript/",
             model_admin.admin_site.admin_view(view),
             name=f"{opts.app_label}_{opts.model_name}_transcript",
-        )
+        ),
     ]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -96,12 +96,18 @@ def notice(event: str, thread_id: str, item_id: str | None = None) -> Notice:
 
 
 def _dispatch(batch: tuple[Notice, ...]) -> None:
+    send_soon(lambda: _send(batch))
+
+
+def send_soon(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``send()`` (a coroutine that handles its own errors) without holding up the caller
+    when an event loop can run it, else before returning (see the module's docstring)."""
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is not None:
-        _spawn(batch)
+        _spawn(send)
         return
     # The loop that asgiref's sync_to_async runs this thread for (the store's writes, views
     # under ASGI). asgiref keeps it in a thread-local of its own; without it, sent in place.
@@ -114,13 +120,17 @@ def _dispatch(batch: tuple[Notice, ...]) -> None:
         and loop.is_running()
         and not loop.is_closed()
     ):
-        loop.call_soon_threadsafe(_spawn, batch)
+        loop.call_soon_threadsafe(_spawn, send)
         return
-    async_to_sync(_send)(batch)
+    async_to_sync(_await)(send)
 
 
-def _spawn(batch: tuple[Notice, ...]) -> None:
-    task = asyncio.get_running_loop().create_task(_send(batch))
+async def _await(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    await send()
+
+
+def _spawn(send: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    task = asyncio.get_running_loop().create_task(send())
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 

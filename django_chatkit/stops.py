@@ -1,0 +1,222 @@
+"""Stopping an answer in progress, whichever worker streams it.
+
+The truth is a flag on the running answer's Run (``stop_requested_at``, ``stopped_by``), set by
+:func:`request_stop` (the admin's stop button, a lock or a close). The worker streaming the
+answer watches for it (:class:`StopWatch`) three ways, so that a stop lands within a second
+whatever is configured or broken:
+
+- in the same process, the request wakes the watch at once (no layer needed);
+- with a channel layer, the request is published, after commit, to the thread's stop group,
+  which the watch listens to for the length of the turn (another worker: milliseconds);
+- and the watch reads the flag every ``POLL_SECONDS`` (one indexed query, never per token): a
+  layer that is down, or a message it lost, delays a stop by at most that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Final
+
+from django.db import transaction
+from django.utils import timezone
+
+from django_chatkit import models
+from django_chatkit.db import in_thread
+from django_chatkit.live.groups import THREAD_PREFIX, thread_group
+from django_chatkit.live.layer import live_enabled
+from django_chatkit.live.notices import SEND_TIMEOUT_SECONDS, send_soon
+
+logger = logging.getLogger("django_chatkit")
+
+MESSAGE_TYPE: Final = "chatkit.stop"
+STOP_PREFIX: Final = "chatkit.stop."
+# How often a streaming worker reads the flag: the bound on a stop's delay without a layer.
+POLL_SECONDS: Final = 0.5
+
+
+def stop_group(thread_id: str) -> str:
+    """The group the workers streaming ``thread_id``'s answers listen to for stops."""
+    return STOP_PREFIX + thread_group(thread_id).removeprefix(THREAD_PREFIX)
+
+
+# -- asking ------------------------------------------------------------------------------------
+
+
+def request_stop(thread_ids: list[str], user_id: Any, *, using: str | None = None) -> list[str]:
+    """Flag the running answers of ``thread_ids`` as stopped by ``user_id``; the threads that
+    had one. Their workers are told when the current transaction commits."""
+    running = models.Run.objects.using(using).filter(
+        thread_id__in=thread_ids,
+        kind=models.RunKind.ANSWER,
+        status=models.RunStatus.RUNNING,
+        stop_requested_at__isnull=True,
+    )
+    with transaction.atomic(using=using):
+        stopped = sorted({str(pk) for pk in running.values_list("thread_id", flat=True)})
+        if not stopped:
+            return []
+        running.update(stop_requested_at=timezone.now(), stopped_by_id=user_id)
+        transaction.on_commit(lambda: _tell_workers(stopped), using=using, robust=True)
+    return stopped
+
+
+def _tell_workers(thread_ids: list[str]) -> None:
+    for thread_id in thread_ids:
+        _wake_local(thread_id)
+    if live_enabled():
+        send_soon(lambda: _publish(thread_ids))
+
+
+async def _publish(thread_ids: list[str]) -> None:
+    from channels.layers import get_channel_layer
+
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for thread_id in thread_ids:
+            message = {"type": MESSAGE_TYPE, "thread_id": thread_id}
+            await asyncio.wait_for(
+                layer.group_send(stop_group(thread_id), message), SEND_TIMEOUT_SECONDS
+            )
+    except Exception:
+        # The flag is set: the workers read it within POLL_SECONDS anyway.
+        logger.warning("Could not publish a ChatKit stop for %s", thread_ids, exc_info=True)
+
+
+# -- watching ----------------------------------------------------------------------------------
+
+# The watches of this process, by thread id. Woken from any thread (an admin view runs in a
+# worker thread), so guarded by a lock and woken through the watch's own loop.
+_local: dict[str, set[StopWatch]] = {}
+_local_lock = threading.Lock()
+
+
+def _wake_local(thread_id: str) -> None:
+    with _local_lock:
+        watches = list(_local.get(thread_id, ()))
+    for watch in watches:
+        watch.loop.call_soon_threadsafe(watch.wake.set)
+
+
+def _flagged(run_pk: int) -> bool:
+    return models.Run.objects.filter(pk=run_pk, stop_requested_at__isnull=False).exists()
+
+
+# Released after each read: the stream holds no connection while the model talks.
+flagged = in_thread(_flagged, before_wait=True)
+
+
+class StopWatch:
+    """For the length of one turn, calls ``on_stop`` once when a moderator stops it.
+
+    ``async with StopWatch(thread_id, run_pk, on_stop) as watch:`` ... ``watch.stopped``.
+    """
+
+    def __init__(
+        self, thread_id: str, run_pk: Callable[[], int | None], on_stop: Callable[[], None]
+    ) -> None:
+        self.thread_id = thread_id
+        # The run of the model call under way, whose flag is read (None between calls): an
+        # older run left "running" by a dead worker must not stop this turn.
+        self.run_pk = run_pk
+        self.on_stop = on_stop
+        self.stopped = False
+        self.loop = asyncio.get_running_loop()
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        with _local_lock:
+            _local.setdefault(self.thread_id, set()).add(self)
+        self._task = asyncio.create_task(self._watch())
+
+    def close(self) -> None:
+        """Stop watching. Waits for nothing: a turn's end (a client gone, a failed write
+        handled in a generator being closed) must not take one more trip through the loop."""
+        with _local_lock:
+            watches = _local.get(self.thread_id)
+            if watches is not None:
+                watches.discard(self)
+                if not watches:
+                    del _local[self.thread_id]
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def __aenter__(self) -> StopWatch:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def _watch(self) -> None:
+        listener = asyncio.create_task(self._listen()) if live_enabled() else None
+        try:
+            while not await self._woken_or_flagged():
+                pass
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+        self.stopped = True
+        self.on_stop()
+
+    async def _woken_or_flagged(self) -> bool:
+        try:
+            await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+            return True
+        except TimeoutError:
+            pass
+        run_pk = self.run_pk()
+        if run_pk is None:
+            return False
+        try:
+            return await flagged(run_pk)
+        except Exception:
+            logger.warning("ChatKit could not read the stop flag", exc_info=True)
+            return False
+
+    async def _listen(self) -> None:
+        """Wake the watch when the thread's stop group hears of a stop (another worker's)."""
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        group = stop_group(self.thread_id)
+        channel = ""
+        try:
+            channel = await layer.new_channel("chatkit.stop.")
+            await layer.group_add(group, channel)
+            while True:
+                message = await layer.receive(channel)
+                if message.get("type") == MESSAGE_TYPE:
+                    self.wake.set()
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The poll still sees the flag.
+            logger.warning("ChatKit could not listen for stops", exc_info=True)
+        finally:
+            if channel:
+                # Left in a task of its own: the turn's end never waits for the layer (a
+                # membership left behind only expires, its messages unread).
+                task = asyncio.get_running_loop().create_task(_discard(layer, group, channel))
+                _discarding.add(task)
+                task.add_done_callback(_discarding.discard)
+
+
+# Tasks leaving a stop group, kept referenced until done (the loop holds tasks weakly).
+_discarding: set[asyncio.Task[None]] = set()
+
+
+async def _discard(layer: Any, group: str, channel: str) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(layer.group_discard(group, channel), SEND_TIMEOUT_SECONDS)
