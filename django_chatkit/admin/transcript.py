@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 import nh3
 from django.conf import settings
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -478,12 +479,13 @@ class PageData:
     attachments: dict[str, AttachmentRow] = field(default_factory=dict)
     feedback: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[RunView] = field(default_factory=list)
+    staff: dict[int, str] = field(default_factory=dict)  # staff authors of replies (takeover)
 
     def cursor(self, row: Mapping[str, Any]) -> str:
         return Cursor(row["created_at"], row["id"]).encode()
 
 
-_ROW_FIELDS = ("id", "item_id", "type", "created_at", "payload")
+_ROW_FIELDS = ("id", "item_id", "type", "created_at", "payload", "staff_author_id")
 
 
 def _items(thread: models.Thread) -> QuerySet[models.ThreadItem]:
@@ -544,7 +546,15 @@ def load_page(
     _load_attachments(page)
     _load_feedback(page)
     _load_runs(page)
+    _load_staff(page)
     return page
+
+
+def _load_staff(page: PageData) -> None:
+    ids = {row["staff_author_id"] for row in page.rows if row.get("staff_author_id")}
+    if ids:
+        for user in get_user_model().objects.filter(pk__in=ids):
+            page.staff[user.pk] = str(user)
 
 
 def _attachment_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -663,6 +673,10 @@ def _item_entry(row: Mapping[str, Any], page: PageData) -> Entry:
         feedback=page.feedback.get(row["item_id"]),
         hidden=item_type in ("hidden_context_item", "sdk_hidden_context"),
     )
+    if row.get("staff_author_id"):
+        # A reply staff wrote during a takeover (django_chatkit.live.staff).
+        author = page.staff.get(row["staff_author_id"], gettext("a deleted account"))
+        entry.label = gettext("Staff reply by %(user)s") % {"user": author}
     builder = _BUILDERS.get(item_type)
     if builder is not None:
         try:
