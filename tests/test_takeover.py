@@ -16,8 +16,10 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_chatkit import models
+from django_chatkit.live.groups import STAFF_GROUP, thread_group
 from django_chatkit.testing import ChatKitTestClient, Reply
 from tests.test_admin_moderation import ROLES, new_thread
+from tests.test_live import events, heard, layer, listen  # noqa: F401 (layer: a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -269,3 +271,35 @@ def test_without_a_channel_layer_the_page_has_no_live_script(alice):
     with override_settings(CHANNEL_LAYERS={}):
         html = client.get(url("transcript", thread.id)).content.decode()
     assert "transcript-live.js" not in html and "data-live-socket" not in html
+
+
+# -- notices ------------------------------------------------------------------------------------
+
+
+def test_take_over_reply_and_hand_back_are_published_to_the_thread_and_staff(layer, alice):
+    client = ROLES["moderator"]()
+    thread = new_thread(alice)
+    owner_channel = async_to_sync(listen)(layer, thread_group(thread.id))
+    staff_channel = async_to_sync(listen)(layer, STAFF_GROUP)
+    take_over(client, thread.id)
+    reply(client, thread.id, "Hello.")
+    hand_back(client, thread.id)
+    [item_id] = models.ThreadItem.objects.filter(thread=thread).values_list("item_id", flat=True)
+    expected = [("thread.takeover", ""), ("item.added", item_id), ("thread.takeover", "")]
+    assert events(async_to_sync(heard)(layer, owner_channel)) == expected
+    assert events(async_to_sync(heard)(layer, staff_channel)) == expected
+    # Refused or idle requests publish nothing.
+    hand_back(client, thread.id)
+    ROLES["viewer"]().post(url("takeover", thread.id), {"action": "take"})
+    assert async_to_sync(heard)(layer, owner_channel) == []
+
+
+def test_the_newest_page_opens_the_thread_socket_older_pages_do_not(layer, alice):
+    client = ROLES["viewer"]()
+    thread = new_thread(alice)
+    html = client.get(url("transcript", thread.id)).content.decode()
+    assert f'data-live-socket="/ws/chatkit/threads/{thread.id}/"' in html  # routing imported
+    assert "django_chatkit/admin/transcript-live.js" in html
+    assert "<script>" not in html.split("ck-takeover")[1]  # no inline script (CSP)
+    older = client.get(url("transcript", thread.id), {"before": "0_1"}).content.decode()
+    assert "data-live-socket" not in older

@@ -1,0 +1,86 @@
+"""The admin transcript page in headless Chromium (issue #15): it follows its thread live, so an
+item stored by another client (the user's widget, in another browser) appears without a reload.
+
+The live site (tests/live_asgi.py, in-memory channel layer) serves no static files: the page's
+admin script and styles are answered from the package's static directory by the test's route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.admin.utils import quote
+from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+from django_chatkit.testing import user_input
+from tests.live_server import LiveServer
+from tests.test_browser import (  # noqa: F401 (fixtures)
+    OpenTab,
+    browser,
+    dana,
+    open_tab,
+    site,
+    site_live,
+    site_server,
+    site_settings,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+async def serve_static(tab: Any) -> None:
+    async def route(route: Any) -> None:
+        found = finders.find(urlsplit(route.request.url).path.removeprefix("/static/"))
+        if not found:
+            await route.fulfill(status=404, body="")
+            return
+        kind = "text/javascript" if found.endswith(".js") else "text/css"
+        with open(found, "rb") as file:
+            await route.fulfill(status=200, content_type=kind, body=file.read())
+
+    await tab.page.route("**/static/**", route)
+
+
+@pytest.mark.parametrize("site_live", [True])
+async def test_the_transcript_page_grows_when_the_user_writes(
+    open_tab: OpenTab, site: LiveServer, dana: Any
+) -> None:
+    await get_user_model().objects.acreate_superuser("root", "root@example.com", "root-pw")
+    user_tab = await open_tab()
+    await user_tab.sign_in("dana", "dana-pw")
+    created = await user_tab.send("chatkit-1", "threads.create", input=user_input("first words"))
+    assert created["status"] == 200, (created, site.describe())
+    thread_id = created["events"][0]["thread"]["id"]
+
+    staff_tab = await open_tab()
+    await serve_static(staff_tab)
+    page = staff_tab.page
+    transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
+    await page.goto(f"{site.url}/admin/login/?next={transcript}")
+    await page.fill("input[name=username]", "root")
+    await page.fill("input[name=password]", "root-pw")
+    await page.click("input[type=submit]")
+    await page.wait_for_url(f"**{transcript}")
+    assert "first words" in await page.inner_text(".ck-timeline")
+    shown = await page.locator(".ck-timeline > li.ck-item").count()
+    await page.wait_for_selector("#ck-takeover[data-live-subscribed='1']", state="attached")
+
+    sent = await user_tab.send(
+        "chatkit-1",
+        "threads.add_user_message",
+        thread_id=thread_id,
+        input=user_input("written while staff watch"),
+    )
+    assert sent["status"] == 200, sent
+    await page.wait_for_function(
+        "document.querySelector('.ck-timeline').innerText.includes('written while staff watch')"
+    )
+    # The page grew by the new items (the message and its answer), each shown once.
+    ids = await page.eval_on_selector_all(".ck-timeline > li[id]", "nodes => nodes.map(n => n.id)")
+    assert len(ids) == len(set(ids))
+    assert await page.locator(".ck-timeline > li.ck-item").count() > shown
+    assert staff_tab.console_errors == [], staff_tab.console_errors
