@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import string
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from chatkit.types import AssistantMessageContent, AssistantMessageItem, NoticeEvent
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
@@ -30,7 +29,12 @@ from django_chatkit import models
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.ids import new_typed_id
 from django_chatkit.live import notices
-from django_chatkit.serialization import item_row_values
+
+if TYPE_CHECKING:
+    from chatkit.types import NoticeEvent
+
+# The SDK's types are imported where they are used: the admin imports this module, and
+# `manage.py` commands (the checks) must not load the SDK (tests/test_checks.py).
 
 # The placeholders STAFF_DISPLAY_NAME may use: never anything else of the staff account.
 PLACEHOLDERS: Final = frozenset({"first_name", "last_name", "username"})
@@ -69,6 +73,8 @@ def display_name(user: Any) -> str:
 
 def taken_over_notice() -> NoticeEvent:
     """What the user's stream says instead of an answer while staff have the thread."""
+    from chatkit.types import NoticeEvent
+
     return NoticeEvent(
         level="info",
         message=gettext(
@@ -129,6 +135,10 @@ def reply_text(name: str, text: str) -> str:
 def post_reply(thread: models.Thread, user: Any, text: str) -> str | None:
     """Store a staff reply as an assistant message; its item id, or None when the thread is
     not (or no longer) taken over."""
+    from chatkit.types import AssistantMessageContent, AssistantMessageItem
+
+    from django_chatkit.serialization import item_row_values
+
     item = AssistantMessageItem(
         id=new_typed_id("message"),
         thread_id=str(thread.pk),
