@@ -7,6 +7,8 @@ admin script and styles are answered from the package's static directory by the 
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,17 +19,18 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from django_chatkit.testing import user_input
+from tests import test_browser
 from tests.live_server import LiveServer
-from tests.test_browser import (  # noqa: F401 (fixtures)
-    OpenTab,
-    browser,
-    dana,
-    open_tab,
-    site,
-    site_live,
-    site_server,
-    site_settings,
-)
+from tests.test_browser import OpenTab
+
+# test_browser's fixtures, used here as they are there.
+browser = test_browser.browser
+dana = test_browser.dana
+open_tab = test_browser.open_tab
+site = test_browser.site
+site_live = test_browser.site_live
+site_server = test_browser.site_server
+site_settings = test_browser.site_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -39,8 +42,8 @@ async def serve_static(tab: Any) -> None:
             await route.fulfill(status=404, body="")
             return
         kind = "text/javascript" if found.endswith(".js") else "text/css"
-        with open(found, "rb") as file:
-            await route.fulfill(status=200, content_type=kind, body=file.read())
+        body = await asyncio.to_thread(Path(found).read_bytes)
+        await route.fulfill(status=200, content_type=kind, body=body)
 
     await tab.page.route("**/static/**", route)
 

@@ -11,15 +11,19 @@ from asgiref.sync import async_to_sync
 from chatkit.types import NoticeEvent
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import quote
+from django.contrib.auth import get_user_model
 from django.core.checks import run_checks
 from django.test import Client, override_settings
 from django.urls import reverse
 
 from django_chatkit import models
 from django_chatkit.live.groups import STAFF_GROUP, thread_group
-from django_chatkit.testing import ChatKitTestClient, Reply
+from django_chatkit.testing import ChatKitTestClient, RecordedRequest, Reply
+from tests import test_live
 from tests.test_admin_moderation import ROLES, new_thread
-from tests.test_live import events, heard, layer, listen  # noqa: F401 (layer: a fixture)
+from tests.test_live import events, heard, listen
+
+layer = test_live.layer  # the fixture: an in-memory channel layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +52,7 @@ def reply(client: Client, thread_id: str, text: str) -> Any:
     return client.post(url("reply", thread_id), {"text": text})
 
 
-def is_answer(request: Any) -> bool:
+def is_answer(request: RecordedRequest) -> bool:
     return request.model == "answer-model"
 
 
@@ -56,7 +60,7 @@ def _text(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
-    return "".join(part.get("text", "") for part in content)
+    return "".join(part.get("text", "") for part in content or [])
 
 
 @pytest.fixture
@@ -111,9 +115,7 @@ def test_get_is_not_allowed_and_unknown_actions_are_bad_requests(alice):
 
 def test_posts_need_the_csrf_token(alice):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(models.Thread._meta.apps.get_model("auth", "User").objects.create_superuser(
-        "root2", "r@example.com", "pw"
-    ))
+    client.force_login(get_user_model().objects.create_superuser("root2", "r@example.com", "pw"))
     thread = new_thread(alice)
     assert take_over(client, thread.id).status_code == 403
     thread.refresh_from_db()
@@ -128,7 +130,8 @@ def test_take_over_reply_and_hand_back_are_logged(alice):
     thread = new_thread(alice)
     assert take_over(client, thread.id).status_code == 302
     thread.refresh_from_db()
-    assert thread.taken_over_at is not None and thread.taken_over_by.username == "moderator"
+    assert thread.taken_over_at is not None and thread.taken_over_by is not None
+    assert thread.taken_over_by.username == "moderator"
     # A second take-over changes nothing and says so.
     again = take_over(client, thread.id)
     assert again.status_code == 302
@@ -139,9 +142,9 @@ def test_take_over_reply_and_hand_back_are_logged(alice):
     # Replying once handed back stores nothing.
     assert reply(client, thread.id, "too late").status_code == 302
     entries = list(
-        LogEntry.objects.filter(object_id=thread.id).order_by("pk").values_list(
-            "action_flag", "change_message", "user__username"
-        )
+        LogEntry.objects.filter(object_id=thread.id)
+        .order_by("pk")
+        .values_list("action_flag", "change_message", "user__username")
     )
     assert entries == [
         (CHANGE, "Took the conversation over from the assistant.", "moderator"),
@@ -183,8 +186,6 @@ def test_the_user_sees_replies_under_the_display_name_never_the_username(alice, 
 
 @override_settings(CHATKIT={"STAFF_DISPLAY_NAME": "{first_name} from Acme"})
 def test_the_display_name_may_name_the_staff_member_when_configured(alice):
-    from django.contrib.auth import get_user_model
-
     client = ROLES["moderator"]()
     get_user_model().objects.filter(username="moderator").update(first_name="Mia")
     thread = new_thread(alice)
@@ -195,7 +196,14 @@ def test_the_display_name_may_name_the_staff_member_when_configured(alice):
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [(None, True), ("Team", True), ("{username}", True), ("", False), (3, False), ("{email}", False)],
+    [
+        (None, True),
+        ("Team", True),
+        ("{username}", True),
+        ("", False),
+        (3, False),
+        ("{email}", False),
+    ],
 )
 def test_a_bad_display_name_is_a_check_error(value, ok):
     with override_settings(CHATKIT={"STAFF_DISPLAY_NAME": value}):
@@ -212,7 +220,7 @@ def test_no_model_call_while_taken_over_and_the_next_answer_reads_the_staff_repl
     fake.queue(Reply(text="Agent answer one.", when=is_answer))
     first = async_to_sync(chat.create_thread)("My order is late.")
     thread_id = first.thread_id
-    assert first.answer == "Agent answer one."
+    assert thread_id is not None and first.answer == "Agent answer one."
     assert len([r for r in fake.requests if is_answer(r)]) == 1
 
     take_over(staff, thread_id)

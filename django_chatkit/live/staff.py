@@ -116,9 +116,9 @@ def take_over(thread: models.Thread, user: Any) -> bool:
 def hand_back(thread: models.Thread, user: Any) -> bool:
     """Give ``thread`` back to the agent; False when it was not taken over."""
     with transaction.atomic():
-        released = models.Thread.objects.filter(
-            pk=thread.pk, taken_over_at__isnull=False
-        ).update(taken_over_at=None, taken_over_by=None)
+        released = models.Thread.objects.filter(pk=thread.pk, taken_over_at__isnull=False).update(
+            taken_over_at=None, taken_over_by=None
+        )
         if not released:
             return False
         thread.taken_over_at = thread.taken_over_by = None
