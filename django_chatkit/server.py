@@ -312,6 +312,15 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 "thread_on_legal_hold",
                 gettext("This conversation's messages cannot be removed, so it cannot be retried."),
             )
+        if isinstance(request, ThreadsRetryAfterItemReq) and await in_thread(staff.is_taken_over)(
+            thread.id
+        ):
+            # A retry deletes what came after the message, staff replies included.
+            raise RequestRejected(
+                409,
+                "thread_taken_over",
+                gettext("A person is answering this conversation: it cannot be retried now."),
+            )
         await self._check_turn_target(request, context)
         return None
 

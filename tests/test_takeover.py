@@ -251,6 +251,30 @@ def test_no_model_call_while_taken_over_and_the_next_answer_reads_the_staff_repl
     ]
 
 
+def test_while_taken_over_a_retry_is_refused_and_keeps_the_staff_reply(fake, alice):
+    chat = ChatKitTestClient(user=alice)
+    staff = ROLES["moderator"]()
+    fake.queue(Reply(text="First.", when=is_answer))
+    first = async_to_sync(chat.create_thread)("Question")
+    thread_id = first.thread_id
+    assert thread_id is not None
+    take_over(staff, thread_id)
+    reply(staff, thread_id, "A person's answer.")
+    [message] = [i for i in first.done_items if i.type == "user_message"]
+    retry = async_to_sync(chat.request)(
+        "threads.retry_after_item", thread_id=thread_id, item_id=message.id
+    )
+    assert retry.status_code == 409, retry.data
+    assert retry.data["error"]["code"] == "thread_taken_over"
+    texts = list(
+        models.ThreadItem.objects.filter(thread_id=thread_id)
+        .order_by("created_at", "id")
+        .values_list("text", flat=True)
+    )
+    assert texts == ["Question", "First.", "**Support team**\n\nA person's answer."]
+    assert len([r for r in fake.requests if is_answer(r)]) == 1
+
+
 # -- the live fragment --------------------------------------------------------------------------
 
 
