@@ -44,7 +44,8 @@
       if (empty) {
         empty.remove();
       }
-      document.dispatchEvent(new CustomEvent('chatkit:transcript-grew', { detail: { count: entries.length } }));
+      const detail = { count: entries.length };
+      document.dispatchEvent(new CustomEvent('chatkit:transcript-grew', { detail }));
     }
   };
 
