@@ -81,7 +81,7 @@ async def test_the_transcript_page_grows_when_the_user_writes(
     )
     assert sent["status"] == 200, sent
     await page.wait_for_function(
-        "document.querySelector('.ck-timeline').innerText.includes('written while staff watch')"
+        "document.querySelector('.ck-timeline')?.innerText.includes('written while staff watch')"
     )
     # The page grew by the new items (the message and its answer), each shown once.
     ids = await page.eval_on_selector_all(".ck-timeline > li[id]", "nodes => nodes.map(n => n.id)")
@@ -133,7 +133,8 @@ async def test_take_over_reply_and_hand_back_between_two_browsers(
     page = staff_tab.page
     transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
     await sign_in_to_admin(staff_tab, site, transcript)
-    await page.click(".ck-takeover-take button")
+    async with page.expect_navigation():  # the form posts, then the page reloads
+        await page.click(".ck-takeover-take button")
     await page.wait_for_selector(".ck-takeover-reply textarea", state="visible")
     await page.wait_for_selector(SUBSCRIBED, state="attached")
 
@@ -147,14 +148,15 @@ async def test_take_over_reply_and_hand_back_between_two_browsers(
     kinds = [event["type"] for event in during["events"]]
     assert "notice" in kinds and "thread.item.updated" not in kinds, kinds
     await page.wait_for_function(
-        "document.querySelector('.ck-timeline').innerText.includes('I want a person')"
+        "document.querySelector('.ck-timeline')?.innerText.includes('I want a person')"
     )
 
     before = await user_tab.page.evaluate("document.getElementById('chatkit-1').fetchUpdatesCalls")
     await page.fill(".ck-takeover-reply textarea", "Hello Dana, a person here.")
-    await page.click(".ck-takeover-reply button")
+    async with page.expect_navigation():  # the form posts, then the page reloads
+        await page.click(".ck-takeover-reply button")
     await page.wait_for_function(
-        "document.querySelector('.ck-timeline').innerText.includes('Hello Dana, a person here.')"
+        "document.querySelector('.ck-timeline')?.innerText.includes('Hello Dana, a person here.')"
     )
     assert "Staff reply by root" in await page.inner_text(".ck-timeline")
     # The user's widget heard of that very reply, and fetched updates.
@@ -176,7 +178,8 @@ async def test_take_over_reply_and_hand_back_between_two_browsers(
     texts = ["".join(p["text"] for p in item["content"]) for item in items["body"]["data"]]
     assert texts[-1] == "**Support team**\n\nHello Dana, a person here."
 
-    await page.click(".ck-takeover-back button")
+    async with page.expect_navigation():  # the form posts, then the page reloads
+        await page.click(".ck-takeover-back button")
     await page.wait_for_selector(".ck-takeover-take button", state="visible")
     assert staff_tab.console_errors == [], staff_tab.console_errors
     assert user_tab.console_errors == [], user_tab.console_errors
