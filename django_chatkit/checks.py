@@ -164,6 +164,22 @@ def _unmet_sdk_requirements() -> list[str]:
     return unmet
 
 
+def _check_staff_display_name(value: Any) -> list[CheckMessage]:
+    from django_chatkit.live.staff import display_name_errors
+
+    problem = display_name_errors(value)
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"CHATKIT['STAFF_DISPLAY_NAME'] {problem}",
+            hint='A non-empty string such as "Support team", or None for the default; '
+            "placeholders: {first_name}, {last_name}, {username}.",
+            id="chatkit.E014",
+        )
+    ]
+
+
 @register()
 def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
     value = getattr(settings, "CHATKIT", {})
@@ -196,6 +212,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     errors.extend(_check_retention(value))
     errors.extend(attachment_setting_errors(value))
     errors.extend(presigned_upload_warnings(value))
+    errors.extend(_check_staff_display_name(value.get("STAFF_DISPLAY_NAME")))
     quota_cache = value.get("QUOTA_CACHE", DEFAULTS["QUOTA_CACHE"])
     if quota_cache not in settings.CACHES:
         errors.append(

@@ -142,6 +142,9 @@ DEFAULTS: dict[str, Any] = {
     # Live updates (docs/live.md): websockets a user (or anonymous visitor) may have open at once,
     # counted in QUOTA_CACHE (across workers when it is shared). None: unlimited.
     "LIVE_MAX_CONNECTIONS_PER_USER": 10,
+    # Takeover (docs/live.md): the name staff replies are shown under to the user. None: the
+    # translated "Support team". "{first_name}" / "{username}" in it name the staff member.
+    "STAFF_DISPLAY_NAME": None,
     # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
     "LOAD_TIMEOUT_MS": 15000,
 }
@@ -184,6 +187,11 @@ class ChatKitSettings:
         value = self._get("AGENT")
         # A dict's keys and values are checked by chatkit.E007 and when the agent is built.
         return cast(AgentConfig, value) if isinstance(value, dict) else str(value)
+
+    @property
+    def STAFF_DISPLAY_NAME(self) -> str | None:
+        value = self._get("STAFF_DISPLAY_NAME")
+        return str(value) if value else None
 
     @property
     def HISTORY_ITEMS(self) -> int:

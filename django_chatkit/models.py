@@ -80,6 +80,17 @@ class Thread(OwnedModel):
     allowed_image_domains = models.JSONField(_("allowed image domains"), null=True, blank=True)
     # Server-side only (ThreadMetadata.metadata): never sent to the client.
     metadata = models.JSONField(_("metadata"), default=dict, blank=True)
+    # Taken over by staff (django_chatkit.live.staff): while set, the agent does not answer.
+    # The time is the flag; the user is who took it (kept null if that account is deleted).
+    taken_over_at = models.DateTimeField(_("taken over at"), null=True, blank=True)
+    taken_over_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("taken over by"),
+    )
 
     class Meta:
         verbose_name = _("thread")
@@ -144,6 +155,16 @@ class ThreadItem(models.Model):
     # Plain text of messages, for search and review.
     text = models.TextField(_("text"), blank=True, default="")
     payload = models.JSONField()
+    # A reply written by staff in the admin during a takeover (an assistant message): who.
+    staff_author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("staff author"),
+    )
 
     class Meta:
         verbose_name = _("thread item")
@@ -152,6 +173,12 @@ class ThreadItem(models.Model):
         indexes = [
             # items.list keyset pagination in both directions.
             models.Index(fields=["thread", "created_at", "id"], name="chatkit_item_page"),
+            # Staff replies are rare: a small index, for deleting a staff account (SET_NULL).
+            models.Index(
+                fields=["staff_author"],
+                name="chatkit_item_staff_author",
+                condition=Q(staff_author__isnull=False),
+            ),
         ]
         constraints = [
             # Item ids come from the SDK (or the Responses API): unique within their thread.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from chatkit.errors import CustomStreamError
 from chatkit.server import ChatKitServer, NonStreamingResult, StreamingResult
@@ -48,7 +48,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
+from django_chatkit.db import in_thread
 from django_chatkit.errors import SERVER_FAULT, RequestRejected, StoredDataInvalid
+from django_chatkit.live import staff
 from django_chatkit.loading import get_attachment_store
 from django_chatkit.quotas import check_and_count_request
 from django_chatkit.store import DjangoStore, locked_refusal, with_reason
@@ -86,6 +88,11 @@ RESPONDING_OPS = (
     ThreadsAddStructuredInputReq,
     ThreadsRetryAfterItemReq,
 )
+
+
+# Set in context.extra for a request that may make the agent answer an existing thread: the
+# thread is then checked for a takeover just before respond() would run.
+ANSWERING_EXISTING = "django_chatkit.answering_existing"
 
 
 def _check_title(title: str) -> None:
@@ -142,6 +149,10 @@ async def _refusal(message: str) -> AsyncGenerator[bytes, None]:
 def _name_thread(exc: StoredDataInvalid, request: ChatKitReq) -> None:
     """A payload too broken to name its thread: the request names it."""
     exc.thread_id = exc.thread_id or getattr(request.params, "thread_id", None)
+
+
+async def _taken_over_stream() -> AsyncIterator[ThreadStreamEvent]:
+    yield staff.taken_over_notice()
 
 
 class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
@@ -207,6 +218,22 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 logger.error("ChatKit could not finish %s: %s", request.type, exc, exc_info=exc)
                 yield _error_frame(gettext(SERVER_FAULT))
 
+    async def _process_events(
+        self,
+        thread: ThreadMetadata,
+        context: ChatKitContext,
+        stream: Callable[[], AsyncIterator[ThreadStreamEvent]],
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """The SDK's event pipeline, minus the answer while staff have taken the thread over
+        (django_chatkit.live.staff): checked here, after the user's message is stored and
+        just before respond() would run, so a takeover clicked meanwhile is seen."""
+        if context.extra.get(ANSWERING_EXISTING) and await in_thread(staff.is_taken_over)(
+            thread.id
+        ):
+            stream = _taken_over_stream
+        async for event in super()._process_events(thread, context, stream):
+            yield event
+
     async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
         """Raise for a request that cannot run; return a message to refuse it as a stream error.
 
@@ -218,6 +245,7 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         if refusal is not None:
             return refusal
         if isinstance(request, RESPONDING_OPS):
+            context.extra[ANSWERING_EXISTING] = not isinstance(request, ThreadsCreateReq)
             await self.check_quota(request, context)
         # The only write of vetting, so last: attachments another thread already sent are
         # copied for this one (an attachment belongs to one thread).
@@ -283,6 +311,15 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
                 409,
                 "thread_on_legal_hold",
                 gettext("This conversation's messages cannot be removed, so it cannot be retried."),
+            )
+        if isinstance(request, ThreadsRetryAfterItemReq) and await in_thread(staff.is_taken_over)(
+            thread.id
+        ):
+            # A retry deletes what came after the message, staff replies included.
+            raise RequestRejected(
+                409,
+                "thread_taken_over",
+                gettext("A person is answering this conversation: it cannot be retried now."),
             )
         await self._check_turn_target(request, context)
         return None

@@ -170,4 +170,5 @@ class ChatKitConfig(TypedDict, total=False):
     DOMAIN_KEY: str
     CDN_URL: str
     LIVE_MAX_CONNECTIONS_PER_USER: int | None
+    STAFF_DISPLAY_NAME: str | None
     LOAD_TIMEOUT_MS: int

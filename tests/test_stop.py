@@ -196,6 +196,22 @@ async def test_closing_a_thread_stops_its_answer(fake: Any, alice: Any) -> None:
     await check_stopped(turn, reply, moderator)
 
 
+async def test_taking_a_thread_over_stops_its_answer(fake: Any, alice: Any) -> None:
+    chat = ChatKitTestClient(user=alice)
+    thread_id = await first_thread(chat, fake)
+    client, moderator = await sync_to_async(moderator_client)()
+    turn = Turn(chat, fake, thread_id)
+    await turn.streaming()
+    clicked = time.monotonic()
+    url = reverse("admin:django_chatkit_thread_takeover", args=[thread_id])
+    response = await sync_to_async(client.post)(url, {"action": "take"})
+    assert response.status_code == 302
+    reply = await asyncio.wait_for(turn.task, 10)
+    assert time.monotonic() - clicked < STOP_WITHIN_SECONDS
+    await check_stopped(turn, reply, moderator)
+    assert (await models.Thread.objects.aget(pk=thread_id)).taken_over_by_id == moderator.pk
+
+
 async def test_a_stop_flagged_by_another_process_is_read_within_a_second(
     fake: Any, alice: Any
 ) -> None:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin import columns, filters, transcript
+from django_chatkit.admin import columns, filters, stopping, takeover, transcript
 from django_chatkit.admin.common import ThreadModelForm, owner_label
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.links import may_view
@@ -201,7 +201,9 @@ class ThreadAdmin(ThreadModerationAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the admin's own URLs, whose catch-all would take the transcript's pages.
-        return [*transcript.admin_urls(self), *super().get_urls()]
+        # The transcript page with the takeover panel and live updates (admin/takeover.py).
+        # The stop button's view (admin/stopping.py).
+        return [*takeover.admin_urls(self), *stopping.admin_urls(self), *super().get_urls()]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -17,7 +17,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -28,13 +28,14 @@ from urllib.parse import urlencode, urlsplit
 import nh3
 from django.conf import settings
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -481,12 +482,13 @@ class PageData:
     attachments: dict[str, AttachmentRow] = field(default_factory=dict)
     feedback: dict[str, dict[str, Any]] = field(default_factory=dict)
     runs: list[RunView] = field(default_factory=list)
+    staff: dict[int, str] = field(default_factory=dict)  # staff authors of replies (takeover)
 
     def cursor(self, row: Mapping[str, Any]) -> str:
         return Cursor(row["created_at"], row["id"]).encode()
 
 
-_ROW_FIELDS = ("id", "item_id", "type", "created_at", "payload")
+_ROW_FIELDS = ("id", "item_id", "type", "created_at", "payload", "staff_author_id")
 
 
 def _items(thread: models.Thread) -> QuerySet[models.ThreadItem]:
@@ -547,7 +549,15 @@ def load_page(
     _load_attachments(page)
     _load_feedback(page)
     _load_runs(page)
+    _load_staff(page)
     return page
+
+
+def _load_staff(page: PageData) -> None:
+    ids = {row["staff_author_id"] for row in page.rows if row.get("staff_author_id")}
+    if ids:
+        for user in get_user_model().objects.filter(pk__in=ids):
+            page.staff[user.pk] = str(user)
 
 
 def _attachment_ids(rows: Iterable[Mapping[str, Any]]) -> set[str]:
@@ -667,6 +677,10 @@ def _item_entry(row: Mapping[str, Any], page: PageData) -> Entry:
         feedback=page.feedback.get(row["item_id"]),
         hidden=item_type in ("hidden_context_item", "sdk_hidden_context"),
     )
+    if row.get("staff_author_id"):
+        # A reply staff wrote during a takeover (django_chatkit.live.staff).
+        author = page.staff.get(row["staff_author_id"], gettext("a deleted account"))
+        entry.label = gettext("Staff reply by %(user)s") % {"user": author}
     builder = _BUILDERS.get(item_type)
     if builder is not None:
         try:
@@ -823,27 +837,3 @@ def transcript_view(
     }
     request.current_app = site_name
     return TemplateResponse(request, f"{TEMPLATE_DIR}/page.html", context)
-
-
-def admin_urls(model_admin: ThreadModelAdmin) -> Sequence[URLPattern]:
-    """For ThreadAdmin.get_urls, ahead of the admin's own (its catch-all would take it)."""
-    opts = model_admin.model._meta
-
-    def view(request: HttpRequest, object_id: str) -> HttpResponse:
-        return transcript_view(model_admin, request, object_id)
-
-    def stop(request: HttpRequest, object_id: str) -> HttpResponse:
-        return stopping.stop_view(model_admin, request, object_id)
-
-    return [
-        path(
-            "<path:object_id>/stop/",
-            model_admin.admin_site.admin_view(stop),
-            name=f"{opts.app_label}_{opts.model_name}_stop",
-        ),
-        path(
-            "<path:object_id>/transcript/",
-            model_admin.admin_site.admin_view(view),
-            name=f"{opts.app_label}_{opts.model_name}_transcript",
-        ),
-    ]

@@ -43,6 +43,7 @@ THREAD_TITLE: Final = "thread.title"
 THREAD_STATUS: Final = "thread.status"
 THREAD_DELETED: Final = "thread.deleted"
 THREAD_HOLD: Final = "thread.hold"
+THREAD_TAKEOVER: Final = "thread.takeover"  # taken over by staff, or handed back
 ITEM_ADDED: Final = "item.added"
 ITEM_UPDATED: Final = "item.updated"
 ITEM_DELETED: Final = "item.deleted"

@@ -1,0 +1,121 @@
+// django_chatkit admin: the transcript page follows its thread live (docs/live.md, "Takeover").
+//
+// Loaded only on a transcript's newest page, and only where the site serves the thread
+// websocket with a channel layer (the page then renders data-live-socket). On each notice of
+// the thread it fetches the transcript after the newest item it shows (the admin's
+// transcript/new/ view, same session and permissions) and adds the new entries, replacing an
+// entry it already shows (an item saved again, a run that finished). One fetch at a time;
+// notices arriving meanwhile make one more. Reconnects with capped backoff and jitter, not
+// after close codes 4404 (not allowed, no such thread) and 4503 (no channel layer).
+(() => {
+  'use strict';
+  const panel = document.getElementById('ck-takeover');
+  const timeline = document.querySelector('.ck-transcript .ck-timeline');
+  if (!panel || !timeline || !panel.dataset.liveSocket || typeof window.WebSocket !== 'function') {
+    return;
+  }
+  const FINAL_CODES = new Set([4404, 4503]);
+  let cursor = panel.dataset.liveCursor || '';
+  let fetching = false;
+  let pending = false;
+  let attempt = 0;
+
+  const showState = (takenOver) => {
+    panel.classList.toggle('ck-taken-over', takenOver);
+    for (const node of panel.querySelectorAll('[data-state]')) {
+      node.hidden = (node.dataset.state === 'taken') !== takenOver;
+    }
+  };
+
+  const merge = (html) => {
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    const entries = doc.querySelectorAll('.ck-timeline > li[id]');
+    for (const entry of entries) {
+      const shown = document.getElementById(entry.id);
+      const node = document.importNode(entry, true);
+      if (shown && shown.parentNode === timeline) {
+        shown.replaceWith(node);
+      } else {
+        timeline.appendChild(node);
+      }
+    }
+    if (entries.length) {
+      const empty = document.querySelector('.ck-transcript .ck-empty');
+      if (empty) {
+        empty.remove();
+      }
+      const detail = { count: entries.length };
+      document.dispatchEvent(new CustomEvent('chatkit:transcript-grew', { detail }));
+    }
+  };
+
+  const refresh = () => {
+    if (fetching) {
+      pending = true;
+      return;
+    }
+    pending = false;
+    fetching = true;
+    const url = new URL(panel.dataset.liveFragment, window.location.href);
+    if (cursor) {
+      url.searchParams.set('after', cursor);
+    }
+    fetch(url.href, { credentials: 'same-origin', headers: { Accept: 'text/html' } })
+      .then((response) => {
+        if (!response.ok) {
+          throw new Error(String(response.status));
+        }
+        const next = response.headers.get('X-Chatkit-Cursor');
+        const takenOver = response.headers.get('X-Chatkit-Taken-Over') === '1';
+        return response.text().then((html) => {
+          merge(html);
+          cursor = next || cursor;
+          showState(takenOver);
+        });
+      })
+      .catch(() => {
+        // A failed fetch is retried on the next notice.
+      })
+      .finally(() => {
+        fetching = false;
+        if (pending) {
+          refresh();
+        }
+      });
+  };
+
+  const connect = () => {
+    const url = new URL(panel.dataset.liveSocket, window.location.href);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url.href);
+    ws.addEventListener('message', (event) => {
+      let notice;
+      try {
+        notice = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (notice && notice.event === 'subscribed') {
+        if (attempt > 0) {
+          refresh(); // what changed while the socket was down
+        }
+        attempt = 0;
+        panel.dataset.liveSubscribed = '1';
+        document.dispatchEvent(new CustomEvent('chatkit:transcript-subscribed'));
+        return;
+      }
+      refresh();
+    });
+    ws.addEventListener('close', (event) => {
+      delete panel.dataset.liveSubscribed;
+      if (FINAL_CODES.has(event.code)) {
+        return;
+      }
+      const step = Math.min(60000, 1000 * 2 ** attempt);
+      attempt += 1;
+      window.setTimeout(connect, step / 2 + Math.random() * (step / 2));
+    });
+  };
+
+  connect();
+})();
