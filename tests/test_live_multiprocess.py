@@ -6,7 +6,10 @@ file) and a channels_redis layer (``REDIS_URL``, else the local Redis the CI run
 - a websocket on A receives the notices of a turn streamed through B;
 - a stop clicked through A (the admin's POST) ends a stream running on B within one second,
   the partial answer stored and the run cancelled by the moderator;
-- a lock made through A refuses the next message sent through B.
+- a lock made through A refuses the next message sent through B;
+- a takeover made through A keeps the model out of the next turn sent through B (the user's
+  message stored, the stream ends with the takeover notice, no answer request);
+- a staff reply posted through A is read by the user through B, under the configured name.
 
 It prints the notice latency across the processes (median, p95 over 100 notices) and the stop
 latency (click to the stream's end), for the lead's note.
@@ -55,7 +58,10 @@ SETTINGS = {
     "AGENT": {"model": "answer-model", "instructions": "Be brief."},
     "TITLE_MODEL": "title-model",
     "OPENAI_MAX_RETRIES": 0,
+    # A name of its own, so the staff reply's heading shows it came from the setting.
+    "STAFF_DISPLAY_NAME": "{first_name} from the help desk",
 }
+TAKEN_OVER = "A member of our team has taken over this conversation and will reply here."
 WORDS = [f"w{i} " for i in range(100)]  # 50 ms apart: 5 s, far longer than a stop may take
 FULL = "".join(WORDS)
 STOP_WITHIN_SECONDS = 1.0
@@ -339,7 +345,13 @@ def test_without_a_shared_layer_a_stop_still_reaches_the_other_process_within_a_
     stop = reverse("admin:django_chatkit_thread_stop", args=[quote(thread_id)])
     with live_client(sites.a.url, moderator) as admin:
         clicked = time.monotonic()
-        assert admin.post(stop).status_code == 302, sites.a.describe()
+        response = admin.post(stop)
+        assert response.status_code == 302, sites.a.describe()
+        # The page the moderator lands on offers no second stop, although B has not yet read
+        # the flag: a stop requested is no answer to stop.
+        landing = admin.get(response.headers["location"])
+        assert landing.status_code == 200, sites.a.describe()
+        assert f'action="{stop}"' not in landing.text
     reader.join(10)
     assert stream.ended_at is not None, sites.b.describe()
     took = stream.ended_at - clicked
@@ -381,3 +393,83 @@ def test_a_lock_made_through_one_process_refuses_the_next_message_on_the_other(
     assert [e["type"] for e in events] == ["error"], events
     assert events[0]["message"].startswith("This conversation is locked")
     assert models.ThreadItem.objects.filter(thread_id=thread_id, type="user_message").count() == 1
+
+
+# live_client sends JSON by default; an admin form posts a form.
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+def answer_requests(sites: Sites) -> int:
+    return len([r for r in sites.fake.requests if r.model == "answer-model"])
+
+
+def take_over_through(server: LiveServer, moderator: Any, thread_id: str) -> None:
+    takeover = reverse("admin:django_chatkit_thread_takeover", args=[quote(thread_id)])
+    with live_client(server.url, moderator) as admin:
+        response = admin.post(
+            takeover, headers=FORM, data={"action": "take"}, follow_redirects=False
+        )
+    assert response.status_code == 302, server.describe()
+    thread = models.Thread.objects.get(pk=thread_id)
+    assert thread.taken_over_by_id == moderator.pk and thread.taken_over_at is not None
+
+
+def test_a_takeover_made_through_one_process_keeps_the_model_out_of_the_other(
+    sites: Sites, carol: Any, moderator: Any
+) -> None:
+    thread_id = new_thread(sites, carol)
+    take_over_through(sites.a, moderator, thread_id)
+    asked = answer_requests(sites)
+    # Ready if B called the model anyway: the test then fails on what it checks, not on an error.
+    sites.fake.queue(Reply(text="The model should not have answered."))
+    with live_client(sites.b.url, carol) as http:
+        response = http.post(
+            ENDPOINT,
+            content=request_body(
+                "threads.add_user_message",
+                thread_id=thread_id,
+                input=user_input("I want a person"),
+            ),
+        )
+    assert response.status_code == 200, sites.b.describe()
+    events = list(iter_sse(iter([response.content])))
+    assert not [e for e in events if e["type"] == "error"], events
+    assert events[-1]["type"] == "notice", events
+    assert events[-1]["message"] == TAKEN_OVER
+    done = [e["item"]["type"] for e in events if e["type"] == "thread.item.done"]
+    assert done == ["user_message"], events
+    stored = models.ThreadItem.objects.filter(thread_id=thread_id).order_by("created_at", "id")
+    assert [(row.type, row.text) for row in stored][-1] == ("user_message", "I want a person")
+    assert stored.filter(type="assistant_message").count() == 1  # new_thread's "Hi." only
+    assert answer_requests(sites) == asked, sites.fake.requests
+    # Nothing left running that a later turn would wait on.
+    assert not models.Run.objects.filter(thread_id=thread_id, status="running").exists()
+
+
+def test_a_staff_reply_posted_through_one_process_is_read_through_the_other(
+    sites: Sites, carol: Any, moderator: Any
+) -> None:
+    moderator.first_name = "Ana"
+    moderator.save(update_fields=["first_name"])
+    thread_id = new_thread(sites, carol)
+    take_over_through(sites.a, moderator, thread_id)
+    reply = reverse("admin:django_chatkit_thread_reply", args=[quote(thread_id)])
+    with live_client(sites.a.url, moderator) as admin:
+        response = admin.post(
+            reply,
+            headers=FORM,
+            data={"text": "Hello Carol, a person here."},
+            follow_redirects=False,
+        )
+    assert response.status_code == 302, sites.a.describe()
+
+    with live_client(sites.b.url, carol) as http:
+        listed = http.post(
+            ENDPOINT, content=request_body("items.list", thread_id=thread_id, order="asc")
+        )
+    assert listed.status_code == 200, sites.b.describe()
+    items = listed.json()["data"]
+    texts = ["".join(part["text"] for part in item["content"]) for item in items]
+    assert texts[-1] == "**Ana from the help desk**\n\nHello Carol, a person here.", texts
+    assert items[-1]["type"] == "assistant_message"
+    assert not [text for text in texts if moderator.username in text], texts

@@ -33,9 +33,14 @@ def may_moderate(model_admin: ThreadModelAdmin, request: HttpRequest) -> bool:
 
 
 def answer_running(thread: models.Thread) -> bool:
-    """Whether the thread has an answer streaming (one indexed query)."""
+    """Whether the thread has an answer streaming that no one asked to stop yet (one indexed
+    query). A stop requested is left out: its worker, maybe in another process, may take half a
+    second to read it, and a second click would only hear that there is nothing to stop."""
     return models.Run.objects.filter(
-        thread=thread, kind=models.RunKind.ANSWER, status=models.RunStatus.RUNNING
+        thread=thread,
+        kind=models.RunKind.ANSWER,
+        status=models.RunStatus.RUNNING,
+        stop_requested_at__isnull=True,
     ).exists()
 
 

@@ -1,0 +1,172 @@
+"""The admin transcript page's stop button in headless Chromium (issue #15).
+
+While an answer streams (a slow scripted reply from the fake OpenAI server), the transcript page
+offers "Stop the answer"; clicking it ends the user's stream within a second, the partial answer
+stored and the run cancelled by the moderator who clicked; the page it lands on offers no button.
+
+The test is synchronous (Playwright's sync API): the user's stream is read by a thread, as in
+tests/test_live_multiprocess.py, and the database is read once the browser is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.admin.utils import quote
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.staticfiles import finders
+from django.urls import reverse
+
+from django_chatkit import models
+from django_chatkit.testing import FakeOpenAI, Reply, request_body, user_input
+from django_chatkit.testing.titles import is_title_request, title_from_message
+from tests.live_server import LiveServer, live_asgi_server
+from tests.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.test_live_multiprocess import SETTINGS, Sites, new_thread, stream_in_background
+from tests.waiting import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+# 50 ms apart: 20 s, far longer than the page's load and a stop may take.
+WORDS = [f"w{i} " for i in range(400)]
+FULL = "".join(WORDS)
+STOP_WITHIN_SECONDS = 1.0
+STOP_BUTTON = "form.chatkit-stop-form input[name=stop]"
+
+
+@pytest.fixture
+def site(transactional_db: None) -> Iterator[Sites]:
+    """One live server (the live ASGI app, an in-memory layer) answering through a fake OpenAI;
+    as ``Sites`` with both processes the same, for test_live_multiprocess's helpers."""
+    with ExitStack() as stack:
+        fake = stack.enter_context(FakeOpenAI(default_reply=title_from_message))
+        fake.side_requests = is_title_request
+        env = {
+            **fake.env,
+            "CHATKIT_TEST_SETTINGS": json.dumps(SETTINGS),
+            "CHATKIT_TEST_CHANNEL_LAYERS": json.dumps(
+                {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+            ),
+            "OPENAI_AGENTS_DISABLE_TRACING": "1",
+        }
+        server = stack.enter_context(
+            live_asgi_server("daphne", extra_env=env, app="tests.live_asgi:application")
+        )
+        yield Sites(server, server, fake)
+
+
+@pytest.fixture
+def dana(transactional_db: None) -> Any:
+    return get_user_model().objects.create_user("dana", password="dana-pw")
+
+
+@pytest.fixture
+def moderator(transactional_db: None) -> Any:
+    user = get_user_model().objects.create_user("mod", password="mod-pw", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="django_chatkit",
+            codename__in=["view_thread", "moderate_thread"],
+        )
+    )
+    return user
+
+
+def serve_static(page: Any) -> None:
+    """The live site serves no static files: the admin's scripts and styles from the finders."""
+
+    def route(route: Any) -> None:
+        found = finders.find(urlsplit(route.request.url).path.removeprefix("/static/"))
+        if not found:
+            route.fulfill(status=404, body="")
+            return
+        kind = "text/javascript" if found.endswith(".js") else "text/css"
+        route.fulfill(status=200, content_type=kind, body=Path(found).read_bytes())
+
+    page.route("**/static/**", route)
+
+
+def test_the_stop_button_ends_the_users_stream_and_goes_away(
+    site: Sites, dana: Any, moderator: Any
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server: LiveServer = site.a
+    thread_id = new_thread(site, dana)
+    transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            console_errors: list[str] = []
+
+            def console(message: Any) -> None:
+                if message.type == "error":
+                    console_errors.append(message.text)
+
+            page.on("console", console)
+            serve_static(page)
+            page.goto(f"{server.url}/admin/login/?next={transcript}")
+            page.fill("input[name=username]", "mod")
+            page.fill("input[name=password]", "mod-pw")
+            with page.expect_navigation():
+                page.click("input[type=submit]")
+            assert page.locator(STOP_BUTTON).count() == 0  # nothing streams yet
+
+            site.fake.queue(Reply(tokens=WORDS, token_delay=0.05))
+            body = request_body(
+                "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
+            )
+            stream, reader = stream_in_background(server, dana, body)
+            wait_for(lambda: stream.deltas >= 5, describe=server.describe)
+            page.reload()
+            button = page.locator(STOP_BUTTON)
+            button.wait_for(state="visible", timeout=10_000)
+            assert button.get_attribute("value") == "Stop the answer"
+
+            with page.expect_navigation():  # the form posts, then lands on the transcript
+                clicked = time.monotonic()
+                button.click()
+            reader.join(10)
+            assert stream.ended_at is not None, server.describe()
+            took = stream.ended_at - clicked
+            print(
+                f"\nStop latency: click in Chromium to the end of the stream: {took * 1000:.0f} ms"
+            )
+            assert took < STOP_WITHIN_SECONDS, took
+
+            assert stream.status == 200
+            assert not [e for e in stream.events if e["type"] == "error"], stream.events
+            notices = [e["message"] for e in stream.events if e["type"] == "notice"]
+            assert notices == ["A moderator stopped this answer."]
+            [answer] = [
+                e["item"]
+                for e in stream.events
+                if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
+            ]
+            partial = answer["content"][0]["text"]
+            assert partial and FULL.startswith(partial) and partial != FULL
+
+            # The page the form landed on: the stop confirmed, no button left.
+            assert "The answer in progress was stopped." in page.inner_text("body")
+            assert page.locator(STOP_BUTTON).count() == 0
+            assert partial.strip() in page.inner_text(".ck-timeline")
+            assert console_errors == [], console_errors
+        finally:
+            browser.close()
+    # After Playwright's block: its sync API runs an event loop in this thread, in which Django
+    # refuses database queries.
+    row = models.ThreadItem.objects.get(thread_id=thread_id, item_id=answer["id"])
+    assert row.text == partial
+    run = models.Run.objects.filter(thread_id=thread_id, kind="answer").latest("id")
+    assert (run.status, run.error_code, run.stopped_by_id) == ("cancelled", "stopped", moderator.pk)
