@@ -225,14 +225,20 @@ class DjangoChatKitServer(ChatKitServer[ChatKitContext]):
         stream: Callable[[], AsyncIterator[ThreadStreamEvent]],
     ) -> AsyncIterator[ThreadStreamEvent]:
         """The SDK's event pipeline, minus the answer while staff have taken the thread over
-        (django_chatkit.live.staff): checked here, after the user's message is stored and
-        just before respond() would run, so a takeover clicked meanwhile is seen."""
-        if context.extra.get(ANSWERING_EXISTING) and await in_thread(staff.is_taken_over)(
-            thread.id
-        ):
+        (django_chatkit.live.staff), as the thread was loaded at the start of this request (no
+        query of its own, no extra trip to the database thread before the model call). A
+        takeover committed since is seen by the answer's stop watch (django_chatkit.stops),
+        which stops the answer within POLL_SECONDS."""
+        if context.extra.get(ANSWERING_EXISTING) and await self._taken_over(thread.id, context):
             stream = _taken_over_stream
         async for event in super()._process_events(thread, context, stream):
             yield event
+
+    async def _taken_over(self, thread_id: str, context: ChatKitContext) -> bool:
+        loaded = self.store.is_taken_over(thread_id, context)
+        if loaded is not None:
+            return loaded
+        return await in_thread(staff.is_taken_over)(thread_id)
 
     async def check_request(self, request: ChatKitReq, context: ChatKitContext) -> str | None:
         """Raise for a request that cannot run; return a message to refuse it as a stream error.

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from django_chatkit import models
@@ -104,7 +105,13 @@ def _wake_local(thread_id: str) -> None:
 
 
 def _flagged(run_pk: int) -> bool:
-    return models.Run.objects.filter(pk=run_pk, stop_requested_at__isnull=False).exists()
+    # Stopped, or its thread taken over by staff since the request loaded it (the server
+    # decides on the thread as loaded, without a query of its own: django_chatkit.server).
+    return (
+        models.Run.objects.filter(pk=run_pk)
+        .filter(Q(stop_requested_at__isnull=False) | Q(thread__taken_over_at__isnull=False))
+        .exists()
+    )
 
 
 # Released after each read: the stream holds no connection while the model talks.

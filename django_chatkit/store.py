@@ -59,6 +59,8 @@ HISTORY_PREFETCH = "django_chatkit.history_prefetch"
 _PREFETCHED = "django_chatkit.prefetched_history"
 # Thread id -> whether it is on legal hold, as this request loaded it (is_on_legal_hold).
 _LEGAL_HOLDS = "django_chatkit.legal_holds"
+# Thread id -> whether staff had taken it over, as this request loaded it (is_taken_over).
+_TAKEN_OVER = "django_chatkit.taken_over"
 
 M = TypeVar("M", bound=Model)
 P = TypeVar("P", ThreadMetadata, ThreadItem)
@@ -249,14 +251,22 @@ class DjangoStore(Store[ChatKitContext]):
         return thread
 
     def _load_thread(self, thread_id: str, context: ChatKitContext) -> ThreadMetadata:
-        row = _owned_thread(thread_id, context, *THREAD_FIELDS, "legal_hold")
+        row = _owned_thread(thread_id, context, *THREAD_FIELDS, "legal_hold", "taken_over_at")
         if row is None:
             raise NotFoundError(f"Thread {thread_id} not found")
         thread = thread_from_row(row)
         _remember_stored(context, thread.id, thread_row_values(thread))
-        # Read with the thread (no query of its own) for is_on_legal_hold.
+        # Read with the thread (no query of their own) for is_on_legal_hold / is_taken_over.
         context.extra.setdefault(_LEGAL_HOLDS, {})[thread.id] = row["legal_hold"]
+        context.extra.setdefault(_TAKEN_OVER, {})[thread.id] = row["taken_over_at"] is not None
         return thread
+
+    def is_taken_over(self, thread_id: str, context: ChatKitContext) -> bool | None:
+        """Whether staff had the thread, as this request loaded it (no query); None for a
+        thread this request has not loaded. A takeover committed after that load is seen by
+        the answer's stop watch (django_chatkit.stops), which stops the answer."""
+        taken: dict[str, bool] = context.extra.get(_TAKEN_OVER, {})
+        return taken.get(thread_id)
 
     def is_on_legal_hold(self, thread_id: str, context: ChatKitContext) -> bool:
         """Whether the thread, as this request last loaded it, is on legal hold (no query).

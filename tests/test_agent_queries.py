@@ -17,12 +17,12 @@ pytestmark = pytest.mark.django_db
 
 # Counted inside the test transaction, so each store write adds a SAVEPOINT/RELEASE pair.
 # Later turn: session + user (2), thread check (1), user message (4), history (1, which also
-# answers stream_agent_response's look at the newest items), whether staff took the thread over
-# (1: read after the user's message is stored, django_chatkit.live.staff), Run opened and
-# closed (2), assistant message (4). The first turn creates the thread instead of checking it and adds the
-# title: its Run and the conditional update (the SDK's save of the titled thread then finds
-# nothing changed and writes nothing).
-EXPECTED_QUERIES = {"first turn": 18, "later turn": 15}
+# answers stream_agent_response's look at the newest items), Run opened and closed (2),
+# assistant message (4); whether staff took the thread over is read with the thread check. The
+# first turn creates the thread instead of checking it and adds the title: its Run and the
+# conditional update (the SDK's save of the titled thread then finds nothing changed and writes
+# nothing).
+EXPECTED_QUERIES = {"first turn": 18, "later turn": 14}
 
 
 def turn_queries(browser: Browser, fake, words: int, thread_id: str | None) -> tuple[int, str]:

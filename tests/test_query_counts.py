@@ -22,16 +22,15 @@ pytestmark = pytest.mark.django_db
 # Queries per op, session and user lookups included (2 of them), and the SAVEPOINT/RELEASE pair
 # each store write opens inside the test's transaction (in production each write is one
 # transaction of its own). Pinned so that any new query on a hot path is a deliberate change.
-# The four ops that make the agent answer an existing thread read whether staff took it over
-# (one query by primary key, just before the answer: django_chatkit.live.staff); a retry, which
-# deletes items, asks once more first (it is refused while staff have the thread).
+# Whether staff took a thread over is read with the thread (no query of its own); a retry, which
+# deletes items, asks the database first (it is refused while staff have the thread).
 EXPECTED = {
     "threads.create": 13,
-    "threads.add_user_message": 12,
-    "threads.retry_after_item": 16,
-    "threads.add_client_tool_output": 18,
+    "threads.add_user_message": 11,
+    "threads.retry_after_item": 15,
+    "threads.add_client_tool_output": 17,
     "threads.custom_action": 9,
-    "threads.add_structured_input": 14,
+    "threads.add_structured_input": 13,
     "threads.get_by_id": 5,
     "threads.list": 3,
     "threads.list (after)": 4,

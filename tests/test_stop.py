@@ -282,3 +282,17 @@ def test_nothing_to_stop_says_so(alice: Any) -> None:
         "No answer was in progress: nothing to stop."
     ]
     assert not LogEntry.objects.filter(object_id=thread.pk).exists()
+
+
+def test_the_watch_also_stops_an_answer_whose_thread_was_taken_over_meanwhile(alice: Any) -> None:
+    """The server decides on the takeover as the request loaded the thread (no query of its
+    own); a takeover committed after that load reaches the answer through its stop watch."""
+    from django_chatkit import stops
+
+    thread = models.Thread.objects.create(user=alice, title="t")
+    run = models.Run.objects.create(
+        thread=thread, user=alice, kind="answer", model="m", status="running"
+    )
+    assert not stops._flagged(run.pk)
+    models.Thread.objects.filter(pk=thread.pk).update(taken_over_at=timezone.now())
+    assert stops._flagged(run.pk)
