@@ -289,9 +289,10 @@ def test_the_watch_also_stops_an_answer_whose_thread_was_taken_over_meanwhile(al
     own); a takeover committed after that load reaches the answer through its stop watch."""
     from django_chatkit import stops
 
-    thread = models.Thread.objects.create(user=alice, title="t")
+    now = timezone.now()
+    thread = models.Thread.objects.create(user=alice, title="t", created_at=now, updated_at=now)
     run = models.Run.objects.create(
-        thread=thread, user=alice, kind="answer", model="m", status="running"
+        thread=thread, user=alice, kind="answer", model="m", status="running", started_at=now
     )
     assert not stops._flagged(run.pk)
     models.Thread.objects.filter(pk=thread.pk).update(taken_over_at=timezone.now())
