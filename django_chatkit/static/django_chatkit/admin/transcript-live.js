@@ -8,7 +8,6 @@
 // notices arriving meanwhile make one more. Reconnects with capped backoff and jitter, not
 // after close codes 4404 (not allowed, no such thread) and 4503 (no channel layer).
 (() => {
-  'use strict';
   const panel = document.getElementById('ck-takeover');
   const timeline = document.querySelector('.ck-transcript .ck-timeline');
   if (!panel || !timeline || !panel.dataset.liveSocket || typeof window.WebSocket !== 'function') {
