@@ -138,6 +138,34 @@ class Thread(OwnedModel):
         }
 
 
+class HostedUser(OwnedModel):
+    """An owner's identifier in OpenAI's hosted ChatKit (django_chatkit.hosted.identity)."""
+
+    upstream_user = models.CharField(_("upstream user"), max_length=64, unique=True)
+    # One row per owner ("user:<pk>" or "anonymous:<key>"): a plain unique column, as MariaDB
+    # has no partial unique index.
+    owner_key = models.CharField(_("owner"), max_length=128, unique=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # When the owner last had a client secret minted, and when their threads were last
+    # imported: the import visits those who opened a session since.
+    last_session_at = models.DateTimeField(_("last session at"), null=True, blank=True)
+    last_imported_at = models.DateTimeField(_("last imported at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("hosted user")
+        verbose_name_plural = _("hosted users")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(user__isnull=False, anonymous_key="")
+                | Q(user__isnull=True) & ~Q(anonymous_key=""),
+                name="chatkit_hosteduser_one_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.upstream_user
+
+
 class ThreadItem(models.Model):
     # Internal, auto-incrementing: breaks created_at ties in insertion order.
     id = models.BigAutoField(primary_key=True)
