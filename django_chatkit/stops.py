@@ -8,25 +8,31 @@ whatever is configured or broken:
 - in the same process, the request wakes the watch at once (no layer needed);
 - with a channel layer, the request is published, after commit, to the thread's stop group,
   which the watch listens to for the length of the turn (another worker: milliseconds);
-- and the watch reads the flag every ``POLL_SECONDS`` (one indexed query, never per token): a
-  layer that is down, or a message it lost, delays a stop by at most that.
+- and every ``POLL_SECONDS`` one poller per process (per event loop) reads the flags of all the
+  answers it streams in one indexed query, never per token nor per stream: a layer that is
+  down, or a message it lost, delays a stop by at most that. It runs only while an answer
+  streams, outside any request, on a thread of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final
 
-from django.db import transaction
+from asgiref.sync import sync_to_async
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from django_chatkit import models
-from django_chatkit.db import in_thread
+from django_chatkit.db import close_dropped_connections, release_connections
 from django_chatkit.live.groups import THREAD_PREFIX, thread_group
 from django_chatkit.live.layer import live_enabled
 from django_chatkit.live.notices import SEND_TIMEOUT_SECONDS, send_soon
@@ -104,18 +110,78 @@ def _wake_local(thread_id: str) -> None:
         watch.loop.call_soon_threadsafe(watch.wake.set)
 
 
-def _flagged(run_pk: int) -> bool:
-    # Stopped, or its thread taken over by staff since the request loaded it (the server
-    # decides on the thread as loaded, without a query of its own: django_chatkit.server).
-    return (
-        models.Run.objects.filter(pk=run_pk)
-        .filter(Q(stop_requested_at__isnull=False) | Q(thread__taken_over_at__isnull=False))
-        .exists()
-    )
+def _flagged(run_pks: Iterable[int]) -> set[int]:
+    """Of ``run_pks``, the runs stopped, or whose thread staff took over since the request
+    loaded it (the server decides on the thread as loaded, without a query of its own:
+    django_chatkit.server)."""
+    try:
+        return set(
+            models.Run.objects.filter(pk__in=list(run_pks))
+            .filter(Q(stop_requested_at__isnull=False) | Q(thread__taken_over_at__isnull=False))
+            .values_list("pk", flat=True)
+        )
+    except (OperationalError, InterfaceError):
+        close_dropped_connections()  # the next poll reads on a new connection
+        raise
+    finally:
+        # The poller holds no connection between reads (pooled ones go back to the pool).
+        release_connections(unpooled=True)
 
 
-# Released after each read: the stream holds no connection while the model talks.
-flagged = in_thread(_flagged, before_wait=True)
+# The pollers' reads run here, never in a request's thread: a poll serves every stream of the
+# process, and must not queue behind (or hold up) one request's database work.
+_poll_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatkit-stop-poll")
+flagged = sync_to_async(_flagged, thread_sensitive=False, executor=_poll_executor)
+
+
+class _Poller:
+    """Reads the flags of every watch of one event loop, one query each ``POLL_SECONDS``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.watches: set[StopWatch] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, watch: StopWatch) -> None:
+        self.watches.add(watch)
+        if self.task is None or self.task.done():
+            # In an empty context: the poller belongs to no request (a request's context
+            # would, say, count its queries as that request's, or carry its locale).
+            self.task = self.loop.create_task(self._run(), context=contextvars.Context())
+
+    def discard(self, watch: StopWatch) -> None:
+        self.watches.discard(watch)  # the task ends on its own once none is left
+
+    async def _run(self) -> None:
+        while self.watches:
+            await asyncio.sleep(POLL_SECONDS)
+            by_run: dict[int, list[StopWatch]] = {}
+            for watch in list(self.watches):
+                run_pk = watch.run_pk()
+                if run_pk is not None:
+                    by_run.setdefault(run_pk, []).append(watch)
+            if not by_run:
+                continue
+            try:
+                stopped = await flagged(by_run)
+            except Exception:
+                logger.warning("ChatKit could not read the stop flags", exc_info=True)
+                continue
+            for run_pk in stopped:
+                for watch in by_run[run_pk]:
+                    watch.wake.set()
+
+
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Poller] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _poller(loop: asyncio.AbstractEventLoop) -> _Poller:
+    poller = _pollers.get(loop)
+    if poller is None:
+        poller = _pollers[loop] = _Poller(loop)
+    return poller
 
 
 class StopWatch:
@@ -140,6 +206,7 @@ class StopWatch:
     def start(self) -> None:
         with _local_lock:
             _local.setdefault(self.thread_id, set()).add(self)
+        _poller(self.loop).add(self)
         self._task = asyncio.create_task(self._watch())
 
     def close(self) -> None:
@@ -151,6 +218,7 @@ class StopWatch:
                 watches.discard(self)
                 if not watches:
                     del _local[self.thread_id]
+        _poller(self.loop).discard(self)
         if self._task is not None and not self._task.done():
             self._task.cancel()
 
@@ -162,10 +230,10 @@ class StopWatch:
         self.close()
 
     async def _watch(self) -> None:
+        # Woken by this process's stop request, by the layer (_listen) or by the poller.
         listener = asyncio.create_task(self._listen()) if live_enabled() else None
         try:
-            while not await self._woken_or_flagged():
-                pass
+            await self.wake.wait()
         finally:
             if listener is not None:
                 listener.cancel()
@@ -173,21 +241,6 @@ class StopWatch:
                     await listener
         self.stopped = True
         self.on_stop()
-
-    async def _woken_or_flagged(self) -> bool:
-        try:
-            await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
-            return True
-        except TimeoutError:
-            pass
-        run_pk = self.run_pk()
-        if run_pk is None:
-            return False
-        try:
-            return await flagged(run_pk)
-        except Exception:
-            logger.warning("ChatKit could not read the stop flag", exc_info=True)
-            return False
 
     async def _listen(self) -> None:
         """Wake the watch when the thread's stop group hears of a stop (another worker's)."""
@@ -209,7 +262,7 @@ class StopWatch:
         except asyncio.CancelledError:
             raise
         except Exception:
-            # The poll still sees the flag.
+            # The poller still sees the flag.
             logger.warning("ChatKit could not listen for stops", exc_info=True)
         finally:
             if channel:

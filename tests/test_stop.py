@@ -10,6 +10,7 @@ stream at once, another process's stop is read from the run's flag.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import Any
 
@@ -294,6 +295,60 @@ def test_the_watch_also_stops_an_answer_whose_thread_was_taken_over_meanwhile(al
     run = models.Run.objects.create(
         thread=thread, user=alice, kind="answer", model="m", status="running", started_at=now
     )
-    assert not stops._flagged(run.pk)
+    assert stops._flagged([run.pk]) == set()
     models.Thread.objects.filter(pk=thread.pk).update(taken_over_at=timezone.now())
-    assert stops._flagged(run.pk)
+    assert stops._flagged([run.pk]) == {run.pk}
+
+
+async def test_one_read_per_poll_serves_every_answer_of_the_process(
+    alice: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flags of all the answers a process streams are read together: one statement every
+    POLL_SECONDS, however many streams (50 streams used to make 100 reads a second), in a
+    context of its own (no request's), and nothing once the last answer ends."""
+    from django_chatkit import stops
+
+    now = timezone.now()
+    thread = await models.Thread.objects.acreate(
+        user=alice, title="t", created_at=now, updated_at=now
+    )
+    runs = [
+        await models.Run.objects.acreate(
+            thread=thread, user=alice, kind="answer", model="m", status="running", started_at=now
+        )
+        for _ in range(5)
+    ]
+    reads: list[set[int]] = []
+    read = stops._flagged
+    request_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_var")
+    request_var.set("the request that started the first answer")
+    contexts: list[str | None] = []
+
+    def counted(run_pks: Any) -> set[int]:
+        reads.append(set(run_pks))
+        contexts.append(request_var.get(None))
+        return read(run_pks)
+
+    monkeypatch.setattr(stops, "flagged", sync_to_async(counted, thread_sensitive=False))
+    stopped: list[int] = []
+    watches = [
+        stops.StopWatch(thread.pk, lambda pk=run.pk: pk, lambda pk=run.pk: stopped.append(pk))
+        for run in runs
+    ]
+    for watch in watches:
+        watch.start()
+    try:
+        await await_condition(lambda: len(reads) >= 2, timeout=10)
+        assert all(ids == {run.pk for run in runs} for ids in reads)
+        assert set(contexts) == {None}
+        await models.Run.objects.filter(pk=runs[2].pk).aupdate(stop_requested_at=timezone.now())
+        await await_condition(lambda: stopped == [runs[2].pk], timeout=10)
+        assert [watch.stopped for watch in watches] == [False, False, True, False, False]
+    finally:
+        for watch in watches:
+            watch.close()
+    poller = stops._pollers[asyncio.get_running_loop()]
+    assert poller.task is not None
+    # The task ends: nothing polls while no answer streams.
+    await asyncio.wait_for(poller.task, stops.POLL_SECONDS * 4)
+    assert not poller.watches
