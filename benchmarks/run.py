@@ -570,7 +570,9 @@ def report(results: dict[str, Any]) -> str:
         return str(values[0]) if min(values) == max(values) else f"{min(values)}-{max(values)}"
 
     row(
-        "SQL queries per later turn / first turn (mean; per turn: min-max)",
+        "SQL queries per later turn / first turn (the process's total / turns, so with the "
+        "stop watch's poll of the flags, one statement per 0.5 s while answers stream; "
+        "each turn's own: min-max)",
         f"{f(os_.get('queries_per_turn'))} / {f(of.get('queries_per_turn'))} "
         f"({spread(counts['later'])} / {spread(counts['first'])})",
         "0 / 0",
