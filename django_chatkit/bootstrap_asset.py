@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.http import parse_etags
@@ -70,7 +71,9 @@ def _not_modified(request: HttpRequest, asset: BootstrapAsset) -> bool:
 
 # No login, no session, no database: middleware reads those lazily, and this view reads none of
 # them, so serving the module costs no query and sets no cookie. Exempt from CSRF so that a
-# POST is told 405 (the method is wrong), not 403.
+# POST is told 405 (the method is wrong), not 403, and from LoginRequiredMiddleware: the page
+# that loads it may be public (ALLOW_ANONYMOUS), and a redirect would break the widget.
+@login_not_required
 @csrf_exempt
 async def bootstrap_view(request: HttpRequest, digest: str) -> HttpResponseBase:
     """The bootstrap module: immutable under its current digest, revalidated under another."""

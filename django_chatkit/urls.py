@@ -23,14 +23,21 @@ class DeferredView:
     """``as_view()`` of the class-based view at a dotted path, imported on its first request.
 
     It is what Django would see of ours: async, named after the view's class, exempt from the
-    CSRF middleware as the view is (tests/test_checks.py compares them). It has no
+    CSRF middleware as the view is (tests/test_checks.py compares them), and, with
+    ``login_required=False``, from Django's ``LoginRequiredMiddleware``: the endpoint and the
+    attachment views decide who may call them (a JSON 401, an anonymous visitor when
+    ``ALLOW_ANONYMOUS`` is on, an upload token), where the middleware would redirect the widget's
+    ``fetch()`` to a login page. It has no
     ``view_class`` attribute, which Django reads whenever it resolves or reverses a URL of the
     project: :meth:`load_view_class` imports the class.
     """
 
-    def __init__(self, view_class_path: str, *, csrf_exempt: bool) -> None:
+    def __init__(
+        self, view_class_path: str, *, csrf_exempt: bool, login_required: bool = True
+    ) -> None:
         self.view_class_path = view_class_path
         self.csrf_exempt = csrf_exempt
+        self.login_required = login_required
         self.__module__, _, self.__qualname__ = view_class_path.rpartition(".")
         self.__name__ = self.__qualname__
         markcoroutinefunction(self)  # Django then awaits it on the event loop, as our views
@@ -51,18 +58,27 @@ class DeferredView:
 app_name = "chatkit"
 
 urlpatterns = [
-    path("", DeferredView("django_chatkit.views.ChatKitView", csrf_exempt=True), name="endpoint"),
+    path(
+        "",
+        DeferredView("django_chatkit.views.ChatKitView", csrf_exempt=True, login_required=False),
+        name="endpoint",
+    ),
     path(
         "attachments/<str:attachment_id>/upload/",
-        DeferredView("django_chatkit.attachments.views.UploadView", csrf_exempt=True),
+        DeferredView(
+            "django_chatkit.attachments.views.UploadView", csrf_exempt=True, login_required=False
+        ),
         name="upload",
     ),
     path(
         "attachments/<str:attachment_id>/",
-        DeferredView("django_chatkit.attachments.views.DownloadView", csrf_exempt=False),
+        DeferredView(
+            "django_chatkit.attachments.views.DownloadView", csrf_exempt=False, login_required=False
+        ),
         name="download",
     ),
     # The signed-in user's own conversations, as JSON Lines (?files=1: a tar with their files).
+    # Signed-in users only, as LoginRequiredMiddleware would have it: it redirects to LOGIN_URL.
     path(
         "export/",
         DeferredView("django_chatkit.export.views.ExportView", csrf_exempt=False),

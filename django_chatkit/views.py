@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
@@ -70,6 +71,9 @@ def _warn_if_not_asgi(request: HttpRequest) -> None:
         )
 
 
+# It answers a JSON 401 itself (or serves anonymous visitors): LoginRequiredMiddleware would
+# redirect the widget's fetch() to a login page.
+@method_decorator(login_not_required, name="dispatch")
 @method_decorator(csrf_exempt, name="dispatch")  # enforced in post() so failures answer in JSON
 class ChatKitView(View):
     """POST-only ChatKit endpoint: JSON ops answer JSON, streaming ops answer SSE."""

@@ -411,6 +411,7 @@ def test_the_urlconf_imports_its_views_on_their_first_request(url, view_class_pa
     assert deferred.load_view_class() is real.view_class
     assert iscoroutinefunction(deferred) and iscoroutinefunction(real)
     assert deferred.csrf_exempt is getattr(real, "csrf_exempt", False)
+    assert deferred.login_required is getattr(real, "login_required", True) is False
     assert match._func_path == view_class_path
 
 

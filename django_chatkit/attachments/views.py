@@ -8,6 +8,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from chatkit.store import NotFoundError
+from django.contrib.auth.decorators import login_not_required
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -81,6 +82,8 @@ async def _done(response: HttpResponseBase) -> HttpResponseBase:
     return response
 
 
+# Authorised by its own token or owner check: see ChatKitView on LoginRequiredMiddleware.
+@method_decorator(login_not_required, name="dispatch")
 @method_decorator(csrf_exempt, name="dispatch")  # authorised by the signed token, not cookies
 class UploadView(View):
     """Receives the bytes of a pending attachment: POST (multipart ``file``) or PUT (raw body)."""
@@ -175,6 +178,8 @@ def _open(alias: str, name: str) -> tuple[Any, int]:
     return handle, int(store.size(name))
 
 
+# Authorised by its own token or owner check: see ChatKitView on LoginRequiredMiddleware.
+@method_decorator(login_not_required, name="dispatch")
 class DownloadView(View):
     """An attachment's file, for its owner and for staff with ``view_attachment`` permission.
 
