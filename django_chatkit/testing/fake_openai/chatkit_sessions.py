@@ -180,9 +180,7 @@ class ChatKitSessions:
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None:
-                return api_error(
-                    404, f"No session found with id '{session_id}'.", code="not_found"
-                )
+                return api_error(404, f"No session found with id '{session_id}'.", code="not_found")
             if session["status"] == "active":
                 expired = session["expires_at"] <= time.time()
                 session["status"] = "expired" if expired else "cancelled"
@@ -205,7 +203,8 @@ def _resolved_configuration(requested: Mapping[str, Any]) -> dict[str, Any]:
         value = requested.get(name)
         return value if isinstance(value, Mapping) else {}
 
-    titling, upload, history = part("automatic_thread_titling"), part("file_upload"), part("history")
+    titling = part("automatic_thread_titling")
+    upload, history = part("file_upload"), part("history")
     return {
         "automatic_thread_titling": {"enabled": bool(titling.get("enabled", True))},
         "file_upload": {
