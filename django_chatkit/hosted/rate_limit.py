@@ -17,6 +17,7 @@ from django.core.cache import caches
 from django.utils import timezone
 from django.utils.translation import ngettext
 
+from django_chatkit import quotas
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.quotas import (
@@ -24,7 +25,6 @@ from django_chatkit.quotas import (
     QuotaExceeded,
     QuotaUnavailable,
     counter_keys,
-    current_window,
     increment,
 )
 
@@ -33,7 +33,7 @@ logger = logging.getLogger("django_chatkit")
 
 def _check_and_count(keys: list[str], per_minute: int) -> None:
     cache = caches[chatkit_settings.QUOTA_CACHE]
-    window = current_window()
+    window = quotas.current_window()  # through the module: tests pin the window there
     # Every key is counted (no early exit), so each holds its own true count.
     counts = [
         increment(cache, f"chatkit:hosted:{who}:{window}", 1, 2 * RPM_WINDOW_SECONDS)
