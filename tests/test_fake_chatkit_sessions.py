@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
@@ -116,7 +117,11 @@ def test_the_model_queue_is_not_taken_by_sessions(fake: FakeOpenAI) -> None:
     ],
 )
 def test_malformed_requests_are_refused_as_the_api_would(
-    fake: FakeOpenAI, body: dict, headers: dict, status: int, param: str | None
+    fake: FakeOpenAI,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    status: int,
+    param: str | None,
 ) -> None:
     response = httpx.post(f"{fake.base_url}/chatkit/sessions", json=body, headers=headers)
     assert response.status_code == status

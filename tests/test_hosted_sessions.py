@@ -239,7 +239,7 @@ async def test_anonymous_visitors_are_served_when_allowed(fake_openai: FakeOpenA
     assert first.status_code == second.status_code == stranger.status_code == 200
     users = [r.user for r in session_requests(fake_openai)]
     assert users[0] == users[1] != users[2]
-    session = await client.session.aget(ANONYMOUS_SESSION_KEY)  # type: ignore[attr-defined]
+    session = await client.session.aget(ANONYMOUS_SESSION_KEY)
     assert session
     recorded = await models.HostedUser.objects.aget(anonymous_key=session)
     assert recorded.upstream_user == users[0] and recorded.user_id is None
@@ -375,3 +375,12 @@ async def test_a_quota_cache_that_is_down_refuses_unless_fail_open(
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "quota_unavailable"
     assert allowed.status_code == 200
+
+
+def test_the_asgi_body_limit_knows_the_session_endpoint() -> None:
+    from django_chatkit.body_limits import body_limit
+    from django_chatkit.hosted.views import MAX_BODY_BYTES
+
+    limit = body_limit(URL)
+    assert limit is not None and limit.max_bytes == MAX_BODY_BYTES
+    assert limit.code == "request_too_large"

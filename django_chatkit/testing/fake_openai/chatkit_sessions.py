@@ -151,8 +151,9 @@ class ChatKitSessions:
         configuration = body.get("chatkit_configuration")
         configuration = configuration if isinstance(configuration, Mapping) else {}
         tracing = workflow.get("tracing")
-        session = {
-            "id": "cksess_" + secrets.token_hex(24),
+        session_id = "cksess_" + secrets.token_hex(24)
+        session: dict[str, Any] = {
+            "id": session_id,
             "object": "chatkit.session",
             "client_secret": "ek_" + secrets.token_urlsafe(32),
             "expires_at": int(time.time()) + expires_in,
@@ -173,7 +174,7 @@ class ChatKitSessions:
             "chatkit_configuration": _resolved_configuration(configuration),
         }
         with self._lock:
-            self._sessions[session["id"]] = session
+            self._sessions[session_id] = session
         return JsonAnswer(200, session)
 
     def _cancel(self, session_id: str) -> JsonAnswer:
