@@ -6,7 +6,8 @@ endpoint URL, the domain key, the attachment limits). ``chatkit_widget()`` adds 
 of the tag needs around it: element ids, the CSP nonce, the CSRF token and the owner key that
 partitions the browser's thread memory. The bootstrap module (static/django_chatkit/
 chatkit-bootstrap.js, served by this app's URLconf: bootstrap_asset.py) adds the functions JSON
-cannot carry (``api.fetch``) and ``initialThread``, and inserts OpenAI's script.
+cannot carry (``api.fetch``, or for a hosted widget, ``workflow=``, ``api.getClientSecret``:
+docs/hosted.md) and ``initialThread``, and inserts OpenAI's script.
 """
 
 from __future__ import annotations
