@@ -49,6 +49,7 @@ def body_limit(path_info: str, content_type: str = "", origin: str = "") -> Body
     from django_chatkit.attachments.options import limits
     from django_chatkit.attachments.receiving import too_large
     from django_chatkit.attachments.views import UploadView, upload_body_limit
+    from django_chatkit.hosted.views import MAX_BODY_BYTES, HostedSessionView
     from django_chatkit.urls import DeferredView
     from django_chatkit.views import ChatKitView
 
@@ -67,6 +68,10 @@ def body_limit(path_info: str, content_type: str = "", origin: str = "") -> Body
     if issubclass(view_class, ChatKitView):
         limit = chatkit_settings.MAX_REQUEST_BYTES
         return BodyLimit(limit, "request_too_large", f"The body exceeds {limit} bytes.")
+    if issubclass(view_class, HostedSessionView):
+        return BodyLimit(
+            MAX_BODY_BYTES, "request_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes."
+        )
     if issubclass(view_class, UploadView):
         max_bytes = limits().max_bytes
         refused = too_large(max_bytes)

@@ -30,6 +30,7 @@ from django_chatkit.conf import (
     DOTTED_PATH_SETTINGS,
     SESSION_RETENTION,
 )
+from django_chatkit.hosted.checks import hosted_setting_messages
 from django_chatkit.openai_client import configured_api_key
 from django_chatkit.types import AgentConfig
 
@@ -224,6 +225,12 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
         )
     else:
         errors.extend(_check_quota_cache_counts_atomically(value, quota_cache))
+    atomic = (
+        str(settings.CACHES[quota_cache].get("BACKEND", "")) not in _NON_ATOMIC_CACHES
+        if quota_cache in settings.CACHES
+        else None
+    )
+    errors.extend(hosted_setting_messages(value, quota_cache_atomic=atomic))
     return errors
 
 

@@ -132,6 +132,9 @@ DEFAULTS: dict[str, Any] = {
         "retry": True,  # the retry button under answers
         "disclaimer": "",  # markdown shown under the composer
         "remember_thread": True,  # reopen the user's current thread on their next visit
+        # Hosted mode (docs/hosted.md): the id of an Agent Builder workflow ("wf_..."), which
+        # OpenAI runs and keeps; None: the self-hosted server (this app's endpoint) answers.
+        "workflow": None,
         "options": {},  # any other ChatKit options, deep-merged last (camelCase keys)
     },
     # The key of the site's domain, registered on the OpenAI platform (Settings > Security >
@@ -145,6 +148,15 @@ DEFAULTS: dict[str, Any] = {
     # Takeover (docs/live.md): the name staff replies are shown under to the user. None: the
     # translated "Support team". "{first_name}" / "{username}" in it name the staff member.
     "STAFF_DISPLAY_NAME": None,
+    # Hosted mode (docs/hosted.md): the Agent Builder workflows a widget may mint client
+    # secrets for, the allow-list of the session endpoint. A list of ids ("wf_..."), or a dict
+    # of id to options: "version", "state_variables", "expires_after" (seconds a secret lives),
+    # "max_requests_per_minute" (OpenAI's limit per session), "chatkit_configuration",
+    # "tracing". WIDGET["workflow"] is allowed too, with no options.
+    "HOSTED_WORKFLOWS": {},
+    # Client secrets one owner (and, anonymous, one client address) may mint per minute,
+    # counted in QUOTA_CACHE; None: unlimited (check chatkit.W010).
+    "HOSTED_SESSIONS_PER_MINUTE": 10,
     # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
     "LOAD_TIMEOUT_MS": 15000,
 }
@@ -333,6 +345,16 @@ class ChatKitSettings:
     @property
     def LIVE_MAX_CONNECTIONS_PER_USER(self) -> int | None:
         value = self._get("LIVE_MAX_CONNECTIONS_PER_USER")
+        return int(value) if value is not None else None
+
+    @property
+    def HOSTED_WORKFLOWS(self) -> Any:
+        """As given: ``django_chatkit.hosted.workflows`` reads it (chatkit.E015 checks it)."""
+        return self._get("HOSTED_WORKFLOWS")
+
+    @property
+    def HOSTED_SESSIONS_PER_MINUTE(self) -> int | None:
+        value = self._get("HOSTED_SESSIONS_PER_MINUTE")
         return int(value) if value is not None else None
 
     @property

@@ -113,6 +113,17 @@ class HistoryConfig(TypedDict, total=False):
     showRename: bool
 
 
+class HostedWorkflowConfig(TypedDict, total=False):
+    """The options of one workflow in ``HOSTED_WORKFLOWS`` (a dict), all optional."""
+
+    version: str
+    state_variables: Mapping[str, str | int | float | bool]
+    expires_after: int  # seconds a client secret lives (OpenAI's default: 600)
+    max_requests_per_minute: int  # OpenAI's per-session limit (its default: 10)
+    chatkit_configuration: Mapping[str, Any]  # sent as is (file_upload, history, titling)
+    tracing: bool
+
+
 class WidgetConfig(TypedDict, total=False):
     """``CHATKIT["WIDGET"]``: defaults of the ``{% chatkit %}`` tag's options."""
 
@@ -130,6 +141,7 @@ class WidgetConfig(TypedDict, total=False):
     retry: bool
     disclaimer: Text
     remember_thread: bool
+    workflow: str | None  # hosted mode: an Agent Builder workflow id ("wf_...")
     options: Mapping[str, Any]  # any other ChatKit options (camelCase), deep-merged last
 
 
@@ -172,3 +184,5 @@ class ChatKitConfig(TypedDict, total=False):
     LIVE_MAX_CONNECTIONS_PER_USER: int | None
     STAFF_DISPLAY_NAME: str | None
     LOAD_TIMEOUT_MS: int
+    HOSTED_WORKFLOWS: Sequence[str] | Mapping[str, HostedWorkflowConfig]
+    HOSTED_SESSIONS_PER_MINUTE: int | None

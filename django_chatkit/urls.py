@@ -84,6 +84,14 @@ urlpatterns = [
         DeferredView("django_chatkit.export.views.ExportView", csrf_exempt=False),
         name="export",
     ),
+    # Hosted mode (docs/hosted.md): a client secret for a widget of an Agent Builder workflow.
+    path(
+        "hosted/session/",
+        DeferredView(
+            "django_chatkit.hosted.views.HostedSessionView", csrf_exempt=True, login_required=False
+        ),
+        name="hosted-session",
+    ),
     # The widget's module, here rather than only in static/: it then needs no static files
     # setup under any server (django_chatkit/bootstrap_asset.py).
     path("bootstrap.<str:digest>.js", bootstrap_view, name="bootstrap"),

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from chatkit.server import StreamingResult
 from chatkit.store import NotFoundError
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.views import View
@@ -26,6 +23,7 @@ from django_chatkit.context import (
     context_from_request,
     remember_anonymous_owner,
 )
+from django_chatkit.csrf import csrf_failure_reason
 from django_chatkit.errors import (
     SERVER_FAULT,
     SSE_CONTENT_TYPE,
@@ -42,20 +40,6 @@ from django_chatkit.unavailable import answer_503_when_database_down
 logger = logging.getLogger("django_chatkit")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-class _CsrfCheck(CsrfViewMiddleware):
-    """Django's CSRF check, reporting the failure reason instead of rendering a 403 page."""
-
-    def _reject(self, request: HttpRequest, reason: str) -> Any:
-        return reason
-
-
-def _csrf_failure(request: HttpRequest) -> str | None:
-    check = _CsrfCheck(lambda req: HttpResponse())
-    check.process_request(request)
-    reason = check.process_view(request, lambda req: HttpResponse(), (), {})
-    return reason if isinstance(reason, str) else None
 
 
 _warned_not_asgi = False
@@ -109,11 +93,7 @@ class ChatKitView(View):
         if context is None:
             return error_response(401, "not_authenticated", gettext("Sign in to use the chat."))
 
-        reason = (
-            await sync_to_async(_csrf_failure)(request)
-            if settings.CSRF_USE_SESSIONS
-            else _csrf_failure(request)
-        )
+        reason = await csrf_failure_reason(request)
         if reason is not None:
             return error_response(403, "csrf_failed", f"CSRF verification failed: {reason}")
 

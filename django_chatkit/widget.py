@@ -6,7 +6,8 @@ endpoint URL, the domain key, the attachment limits). ``chatkit_widget()`` adds 
 of the tag needs around it: element ids, the CSP nonce, the CSRF token and the owner key that
 partitions the browser's thread memory. The bootstrap module (static/django_chatkit/
 chatkit-bootstrap.js, served by this app's URLconf: bootstrap_asset.py) adds the functions JSON
-cannot carry (``api.fetch``) and ``initialThread``, and inserts OpenAI's script.
+cannot carry (``api.fetch``, or for a hosted widget, ``workflow=``, ``api.getClientSecret``:
+docs/hosted.md) and ``initialThread``, and inserts OpenAI's script.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from django_chatkit.attachments.options import widget_options
 from django_chatkit.bootstrap_asset import bootstrap_url
 from django_chatkit.conf import DEFAULTS, chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
+from django_chatkit.hosted.workflows import allowed_workflows, is_workflow_id
 from django_chatkit.live.routes import live_path
 
 WIDGET_KEYS = frozenset(DEFAULTS["WIDGET"])
@@ -62,6 +64,9 @@ class ChatKitWidget:
     unavailable_message: str
     # The path prefix of the thread websockets (docs/live.md), or None: no live updates.
     live_path: str | None = None
+    # Hosted mode (docs/hosted.md): the workflow, and where its client secrets are minted.
+    workflow: str | None = None
+    session_url: str | None = None
 
 
 # --- options -------------------------------------------------------------------------------
@@ -140,6 +145,11 @@ def widget_problems(values: Any) -> list[str]:
     for key in ("feedback", "retry", "remember_thread"):
         if not isinstance(values.get(key, True), bool):
             problems.append(f"{key} must be True or False, not {values[key]!r}.")
+    workflow = values.get("workflow")
+    if workflow is not None and not is_workflow_id(workflow):
+        problems.append(
+            f"workflow must be None or an Agent Builder workflow id ('wf_...'), not {workflow!r}."
+        )
     if not isinstance(values.get("options", {}), Mapping):
         problems.append("options must be a dict of ChatKit options (camelCase keys).")
     return problems
@@ -217,19 +227,23 @@ def chatkit_options(**overrides: Any) -> dict[str, Any]:
     """The options for the web component's ``setOptions``, as JSON-ready data.
 
     ``overrides`` are tag arguments (the keys of ``CHATKIT["WIDGET"]``). ``api.fetch`` and
-    ``initialThread`` are added in the browser by the bootstrap module.
+    ``initialThread`` are added in the browser by the bootstrap module (for a hosted widget, with
+    ``workflow``: ``api.getClientSecret``).
     """
     return _options(widget_settings(**overrides))
 
 
 def _options(values: Mapping[str, Any]) -> dict[str, Any]:
-    attachments, upload_strategy = attachment_options()
-    api: dict[str, Any] = {
-        "url": reverse("chatkit:endpoint"),
-        "domainKey": chatkit_settings.DOMAIN_KEY,
-    }
-    if upload_strategy is not None:
-        api["uploadStrategy"] = upload_strategy
+    api: dict[str, Any]
+    if values.get("workflow"):
+        # Hosted: the bootstrap makes api {getClientSecret}; OpenAI stores the uploads, when
+        # the workflow's chatkit_configuration enables them (and options turn them on here).
+        api, attachments = {}, {"enabled": False}
+    else:
+        attachments, upload_strategy = attachment_options()
+        api = {"url": reverse("chatkit:endpoint"), "domainKey": chatkit_settings.DOMAIN_KEY}
+        if upload_strategy is not None:
+            api["uploadStrategy"] = upload_strategy
     history = values["history"]
     options: dict[str, Any] = {
         "api": api,
@@ -333,6 +347,12 @@ def chatkit_widget(
     outside a request) the widget has no thread memory and its ``api.fetch`` sends no token.
     """
     values = widget_settings(**overrides)
+    workflow = values.get("workflow")
+    if workflow and workflow not in allowed_workflows():
+        raise WidgetOptionError(
+            f"workflow {workflow!r} is not in CHATKIT['HOSTED_WORKFLOWS']: the session endpoint "
+            "would refuse to mint its client secrets. Add it there."
+        )
     options = _options(values)
     number = _next_widget_number(request)
     element_id = id or (f"chatkit-{number}" if number else f"chatkit-{secrets.token_hex(4)}")
@@ -352,7 +372,10 @@ def chatkit_widget(
         include_cdn_script=number <= 1,
         bootstrap_url=bootstrap_url(),
         load_timeout_ms=chatkit_settings.LOAD_TIMEOUT_MS,
-        live_path=live_path(),
+        # Hosted threads live at OpenAI: no socket of ours hears of them.
+        live_path=None if workflow else live_path(),
+        workflow=workflow or None,
+        session_url=reverse("chatkit:hosted-session") if workflow else None,
         unavailable_message=gettext(
             "The chat could not be loaded: its script, from OpenAI's servers, did not arrive. "
             "A content blocker or a network filter may be stopping it. Reload the page to "

@@ -31,6 +31,10 @@ ALLOWED_HOSTS = os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").spl
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4.1-mini")
+# Hosted mode (docs/hosted.md): an Agent Builder workflow ("wf_...") whose widget the home page
+# shows next to the self-hosted one. Without OPENAI_API_KEY the offline demo model mints its
+# client secrets (stand-ins: OpenAI's widget cannot chat with them).
+CHATKIT_WORKFLOW_ID = os.environ.get("CHATKIT_WORKFLOW_ID", "").strip()
 
 INSTALLED_APPS = [
     "daphne",  # first, so that runserver serves ASGI and streams answers
@@ -159,8 +163,10 @@ CHATKIT = {
         "placeholder": "Message the demo assistant",
         "disclaimer": "A demo: conversations are stored in this site's database.",
     },
+    # The workflows the session endpoint mints client secrets for (the allow-list).
+    "HOSTED_WORKFLOWS": [CHATKIT_WORKFLOW_ID] if CHATKIT_WORKFLOW_ID else [],
 }
 if not OPENAI_API_KEY:
     # asgi.py starts the offline demo model, or gives a server named by OPENAI_BASE_URL alone a
     # placeholder key: the key that check chatkit.W005 looks for is set when the server starts.
-    SILENCED_SYSTEM_CHECKS = ["chatkit.W005"]
+    SILENCED_SYSTEM_CHECKS = ["chatkit.W005", "chatkit.W009"]

@@ -8,7 +8,11 @@ from example_project import offline
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    context = {"offline": offline.running(), "model": getattr(settings, "OPENAI_MODEL", "")}
+    context = {
+        "offline": offline.running(),
+        "model": getattr(settings, "OPENAI_MODEL", ""),
+        "workflow": getattr(settings, "CHATKIT_WORKFLOW_ID", ""),
+    }
     return render(request, "home.html", context)
 
 

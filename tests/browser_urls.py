@@ -50,9 +50,21 @@ def public_widget_page(request: HttpRequest) -> HttpResponse:
 widget_page = login_required(public_widget_page)
 
 
+@login_required
+def hosted_widget_page(request: HttpRequest) -> HttpResponse:
+    """A hosted widget (``?workflow=``) beside a self-hosted one (tests/test_browser_hosted.py)."""
+    nonce = secrets.token_urlsafe(16)
+    request.csp_nonce = nonce  # type: ignore[attr-defined]
+    context = {"workflow": request.GET.get("workflow", "wf_browser_tests")}
+    response = render(request, "chatkit_tests/hosted_page.html", context)
+    response["Content-Security-Policy"] = POLICY.format(nonce=nonce)
+    return response
+
+
 urlpatterns = [
     path("widget-test/", widget_page, name="widget_test_page"),
     path("public-widget-test/", public_widget_page, name="public_widget_test_page"),
+    path("hosted-widget-test/", hosted_widget_page, name="hosted_widget_test_page"),
     # The live server runs with DEBUG off; the bootstrap module must still be served.
     re_path(r"^static/(?P<path>.*)$", serve, {"insecure": True}),
 ]

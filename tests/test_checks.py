@@ -400,6 +400,7 @@ def test_checks_import_no_sdk(settings_module, tmp_path):
         ("/chatkit/", "django_chatkit.views.ChatKitView"),
         ("/chatkit/attachments/a1/upload/", "django_chatkit.attachments.views.UploadView"),
         ("/chatkit/attachments/a1/", "django_chatkit.attachments.views.DownloadView"),
+        ("/chatkit/hosted/session/", "django_chatkit.hosted.views.HostedSessionView"),
     ],
 )
 def test_the_urlconf_imports_its_views_on_their_first_request(url, view_class_path):

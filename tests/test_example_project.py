@@ -70,11 +70,13 @@ def test_demo_user_refuses_without_debug():
     assert not get_user_model().objects.filter(username="demo").exists()
 
 
-def test_example_project_passes_system_checks(tmp_path):
+@pytest.mark.parametrize("workflow", ["", "wf_demo_hosted"])
+def test_example_project_passes_system_checks(tmp_path, workflow):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "CHATKIT_WORKFLOW_ID": workflow,
     }
     env.pop("REDIS_URL", None)
     completed = subprocess.run(
@@ -87,3 +89,46 @@ def test_example_project_passes_system_checks(tmp_path):
         check=False,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_with_a_workflow_id_the_home_page_shows_a_hosted_widget_the_demo_model_serves(alice):
+    """CHATKIT_WORKFLOW_ID set, no OPENAI_API_KEY: a hosted widget next to the self-hosted one,
+    its client secrets minted by the offline demo model (the fake), nothing leaving the machine."""
+    from django.test import AsyncClient
+
+    from django_chatkit.testing import CSRF_TOKEN, FakeOpenAI
+
+    templates = [{**settings.TEMPLATES[0], "DIRS": [ROOT / "example_project" / "templates"]}]
+    chatkit = {**settings.CHATKIT, "HOSTED_WORKFLOWS": ["wf_demo_hosted"]}
+    client = AsyncClient(enforce_csrf_checks=True)
+    client.cookies["csrftoken"] = CSRF_TOKEN
+    await client.aforce_login(alice)
+    with (
+        FakeOpenAI(default_reply=demo_reply) as fake,
+        override_settings(
+            ROOT_URLCONF="example_project.urls",
+            TEMPLATES=templates,
+            CHATKIT=chatkit,
+            CHATKIT_WORKFLOW_ID="wf_demo_hosted",
+        ),
+    ):
+        os.environ.update(fake.env)
+        try:
+            page = await client.get("/")
+            secret = await client.post(
+                "/chatkit/hosted/session/",
+                data='{"workflow": "wf_demo_hosted"}',
+                content_type="application/json",
+                headers={"X-CSRFToken": CSRF_TOKEN},
+            )
+        finally:
+            for name in fake.env:
+                os.environ.pop(name, None)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert html.count("<openai-chatkit ") == 2
+    assert 'data-chatkit-workflow="wf_demo_hosted"' in html
+    assert secret.status_code == 200, secret.content
+    assert secret.json()["client_secret"] == fake.chatkit_sessions.minted[0]["client_secret"]
+    await sync_to_async(connections.close_all)()

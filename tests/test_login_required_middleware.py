@@ -80,3 +80,11 @@ async def test_the_bootstrap_module_loads_on_a_public_page() -> None:
 async def test_the_export_still_asks_to_sign_in() -> None:
     response = await AsyncClient().get("/chatkit/export/")
     assert response.status_code == 302 and "next=" in response["Location"]
+
+
+async def test_the_hosted_session_endpoint_answers_a_json_401() -> None:
+    response = await AsyncClient().post(
+        "/chatkit/hosted/session/", data=b"{}", content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"

@@ -16,6 +16,11 @@
 //   chatkit:tool-change; and its own: chatkit:configure (before setOptions; detail.options
 //   may be changed, e.g. to add onClientTool), chatkit:unavailable, chatkit:subscribed and
 //   chatkit:notice;
+// - for a hosted widget (data-chatkit-workflow: an Agent Builder workflow OpenAI runs), sets
+//   api.getClientSecret instead, which asks the site's session endpoint (data-chatkit-session)
+//   for a client secret, with the session cookie and the CSRF token; the widget calls it when
+//   it starts and again, with the current secret, when that one is about to expire. A refusal
+//   is logged to the console with the endpoint's reason and dispatched as chatkit:error;
 // - with live updates (data-chatkit-live, rendered only where the site serves the websocket and
 //   has a channel layer: docs/live.md), subscribes to the thread it shows and calls the widget's
 //   fetchUpdates() when that thread changes elsewhere (a staff member locks it, say).
@@ -77,6 +82,64 @@ export function chatkitFetch(csrfToken, onOwnerKey) {
       onOwnerKey(ownerKey);
     }
     return response;
+  };
+}
+
+// api.getClientSecret of a hosted widget: a new secret from the site's session endpoint, which
+// mints it for this widget's workflow (if the site allows that workflow) and the signed-in user.
+// The current secret (null the first time) stays in the page: the endpoint has no use for it.
+// The API key never reaches the browser; the secret is all it gets, and only the widget keeps it.
+export function hostedClientSecret(element, onOwnerKey) {
+  const url = new URL(element.dataset.chatkitSession, document.baseURI).href;
+  const workflow = element.dataset.chatkitWorkflow;
+  const csrfToken = element.dataset.chatkitCsrfToken;
+  const fail = (message, detail) => {
+    const error = new Error(
+      `django_chatkit: no client secret for workflow ${workflow}: ${message}`,
+    );
+    console.error(error.message);
+    emit(element, 'chatkit:error', { error, workflow, ...detail });
+    return error;
+  };
+  return async (currentSecret) => {
+    const headers = new Headers({ 'Content-Type': 'application/json' });
+    if (csrfToken) {
+      headers.set('X-CSRFToken', csrfToken);
+    }
+    let response;
+    try {
+      response = await window.fetch(url, {
+        method: 'POST',
+        headers,
+        credentials: 'same-origin',
+        body: JSON.stringify({ workflow }),
+      });
+    } catch (networkError) {
+      throw fail(`${url} could not be reached (${networkError})`, {
+        refresh: currentSecret != null,
+      });
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch {
+      // Not JSON (a proxy's error page): reported by status below.
+    }
+    if (!response.ok || typeof body?.client_secret !== 'string') {
+      const reason = body?.error?.message ?? 'the answer holds no client_secret';
+      const code = body?.error?.code ?? null;
+      const retryAfter = response.headers.get('Retry-After');
+      throw fail(
+        `${url} answered ${response.status}${code ? ` ${code}` : ''}: ${reason}` +
+          (retryAfter ? ` (retry after ${retryAfter} s)` : ''),
+        { status: response.status, code, retryAfter, refresh: currentSecret != null },
+      );
+    }
+    const ownerKey = response.headers.get(OWNER_HEADER);
+    if (ownerKey && onOwnerKey) {
+      onOwnerKey(ownerKey);
+    }
+    return body.client_secret;
   };
 }
 
@@ -234,14 +297,14 @@ async function start(element) {
   window.clearTimeout(timer);
   hideUnavailable(element);
 
-  const fullOptions = {
-    ...options,
-    api: {
-      ...options.api,
-      url: new URL(options.api.url, document.baseURI).href,
-      fetch: chatkitFetch(element.dataset.chatkitCsrfToken, memory?.setOwner),
-    },
-  };
+  const api = element.dataset.chatkitWorkflow
+    ? { ...options.api, getClientSecret: hostedClientSecret(element, memory?.setOwner) }
+    : {
+        ...options.api,
+        url: new URL(options.api.url, document.baseURI).href,
+        fetch: chatkitFetch(element.dataset.chatkitCsrfToken, memory?.setOwner),
+      };
+  const fullOptions = { ...options, api };
   const remembered = memory?.get();
   if (remembered) {
     fullOptions.initialThread = remembered;

@@ -2,7 +2,9 @@
 
 It speaks the Responses API (``POST /v1/responses``) and, minimally, Chat Completions
 (``POST /v1/chat/completions``), streamed or not, well enough for the unmodified ``openai``
-client and the ``openai-agents`` Runner. Answers are scripted with :class:`Reply`::
+client and the ``openai-agents`` Runner, and ChatKit's hosted-mode sessions
+(``POST /v1/chatkit/sessions``: ``fake.chatkit_sessions``, chatkit_sessions.py). Answers are
+scripted with :class:`Reply`::
 
     from agents import Agent, OpenAIResponsesModel, Runner, set_tracing_disabled
     from django_chatkit.testing import FakeOpenAI, Reply, ToolCall

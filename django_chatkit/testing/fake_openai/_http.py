@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .chat_api import ChatCompletionBuilder
+from .endpoints import Endpoint, JsonAnswer
 from .records import RecordedRequest
 from .responses_api import ResponseBuilder
 from .script import Reply
@@ -110,8 +111,12 @@ class Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = self.fake._begin(self.command, path, headers, body)
         self.index = request.index
+        endpoint = self.fake._endpoint(self.command, path)
         try:
-            self._answer(ROUTES.get(path) if self.command == "POST" else None, request, body)
+            if endpoint is not None:
+                self._answer_endpoint(endpoint, request)
+            else:
+                self._answer(ROUTES.get(path) if self.command == "POST" else None, request, body)
         except (_ClientGone, ConnectionError):
             self.fake._update(self.index, disconnected=not self.fake._stopping.is_set())
         except _Stopping:
@@ -157,6 +162,23 @@ class Handler(BaseHTTPRequestHandler):
                 self._stream(builder.frames(), reply)
             else:
                 self._whole(builder.final(), reply)
+
+    def _answer_endpoint(self, endpoint: Endpoint, request: RecordedRequest) -> None:
+        try:
+            answer: JsonAnswer | Reply = endpoint.answer(request)
+        except Exception as error:  # a bug of the endpoint, or a Reply.when of the test
+            logger.exception("FakeOpenAI: answering %s %s failed", request.method, request.path)
+            message = f"FakeOpenAI could not answer: {error!r}"
+            self._send_error(Reply(status=500, error_message=message, error_code="fake_error"))
+            return
+        if isinstance(answer, JsonAnswer):
+            self._send_json(answer.status, answer.payload, answer.headers)
+            return
+        self.fake._update(self.index, reply=answer)
+        if answer.hang:
+            self._hold()
+        else:
+            self._send_error(answer)
 
     def _send_error(self, reply: Reply) -> None:
         self._send_json(reply.status, error_body(reply), error_headers(reply))

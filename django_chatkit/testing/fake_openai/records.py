@@ -64,6 +64,19 @@ class RecordedRequest:
         return self.json.get("stream") is True
 
     @property
+    def user(self) -> str | None:
+        """The ``user`` a ChatKit session was asked for (``POST /v1/chatkit/sessions``)."""
+        user = self.json.get("user")
+        return user if isinstance(user, str) else None
+
+    @property
+    def workflow_id(self) -> str | None:
+        """The ``workflow.id`` a ChatKit session was asked for."""
+        workflow = self.json.get("workflow")
+        found = workflow.get("id") if isinstance(workflow, Mapping) else None
+        return found if isinstance(found, str) else None
+
+    @property
     def input(self) -> list[Any]:
         """The conversation sent: Responses ``input`` (a string becomes one user message) or
         Chat Completions ``messages``."""

@@ -11,6 +11,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from ._http import Handler, Server
+from .chatkit_sessions import ChatKitSessions
+from .endpoints import Endpoint
 from .records import RecordedRequest
 from .script import Reply
 
@@ -31,7 +33,8 @@ class FakeOpenAI:
     """A scripted OpenAI API on ``127.0.0.1`` and a random port, for offline tests.
 
     It serves ``POST /v1/responses`` and ``POST /v1/chat/completions``, streaming (SSE) or not,
-    well enough for the real ``openai`` client and the ``openai-agents`` Runner. Each request
+    well enough for the real ``openai`` client and the ``openai-agents`` Runner, and ChatKit's
+    hosted-mode sessions (``chatkit_sessions``). Each request
     takes the next queued :class:`Reply` (see ``Reply.when``), or ``default_reply``.
 
     Use it as a context manager, which starts a daemon server thread and stops it on exit::
@@ -65,6 +68,10 @@ class FakeOpenAI:
         For calls made beside the conversation, concurrently with it (thread titles), so that
         the queue scripts the conversation alone, in order. The ``fake_openai`` fixture sets it
         to :func:`django_chatkit.testing.is_title_request`."""
+        self.chatkit_sessions = ChatKitSessions()
+        """``POST /v1/chatkit/sessions`` (and ``.../cancel``): what was minted, scripted faults."""
+        # JSON endpoints with state of their own, beside the model APIs (endpoints.py).
+        self._endpoints: list[Endpoint] = [self.chatkit_sessions]
         self._lock = threading.Condition()
         self._queue: list[Reply] = []
         self._records: list[RecordedRequest] = []
@@ -178,11 +185,12 @@ class FakeOpenAI:
             return list(self._queue)
 
     def reset(self) -> None:
-        """Forget queued replies and recorded requests."""
+        """Forget queued replies, recorded requests and ChatKit sessions."""
         with self._lock:
             self._queue.clear()
             self._first_index += len(self._records)
             self._records.clear()
+        self.chatkit_sessions.reset()
 
     # -- records -----------------------------------------------------------------------------
 
@@ -254,6 +262,9 @@ class FakeOpenAI:
         if callable(default):
             default = default(request)
         return Reply(text=default) if isinstance(default, str) else default
+
+    def _endpoint(self, method: str, path: str) -> Endpoint | None:
+        return next((e for e in self._endpoints if e.serves(method, path)), None)
 
     def _register(self, sock: socket.socket) -> None:
         with self._lock:

@@ -2,6 +2,9 @@
 // It records every setOptions call and talks to the endpoint the way the real widget does:
 // each protocol request is a POST of JSON to options.api.url through options.api.fetch, a
 // streamed answer is read to its end, and a new thread is announced with chatkit.thread.change.
+// A hosted widget (api.getClientSecret) asks for its client secret at once, as the real one
+// does; refreshSecret() asks again with the current secret, as the real one does when that
+// secret is about to expire.
 // It draws a plain placeholder of the chat so that screenshots show what was configured.
 // (Included into a template: no double braces or brace-percent pairs in here.)
 class ChatKitStandIn extends HTMLElement {
@@ -10,6 +13,9 @@ class ChatKitStandIn extends HTMLElement {
     this.setOptionsCalls = [];
     this.fetchUpdatesCalls = 0;
     this.options = null;
+    this.secretCalls = []; // the currentSecret argument of each getClientSecret call
+    this.secrets = [];
+    this.secretErrors = [];
   }
 
   // The real widget reloads the thread it shows; the stand-in counts the calls.
@@ -19,13 +25,34 @@ class ChatKitStandIn extends HTMLElement {
   }
 
   setOptions(options) {
-    this.setOptionsCalls.push({
+    const call = {
       options: JSON.parse(JSON.stringify(options)), // functions are dropped: recorded below
       fetchIsFunction: typeof options?.api?.fetch === 'function',
-    });
+    };
+    const hosted = typeof options?.api?.getClientSecret === 'function';
+    if (hosted) {
+      call.getClientSecretIsFunction = true;
+    }
+    this.setOptionsCalls.push(call);
     this.options = options;
     this.draw();
     this.dispatchEvent(new CustomEvent('chatkit.ready'));
+    if (hosted) {
+      this.refreshSecret().catch(() => {});
+    }
+  }
+
+  async refreshSecret() {
+    const current = this.secrets.at(-1) ?? null;
+    this.secretCalls.push(current);
+    try {
+      const secret = await this.options.api.getClientSecret(current);
+      this.secrets.push(secret);
+      return secret;
+    } catch (error) {
+      this.secretErrors.push(String(error));
+      throw error;
+    }
   }
 
   async send(type, params) {
@@ -136,7 +163,9 @@ class ChatKitStandIn extends HTMLElement {
       }),
     );
     const facts = [
-      `endpoint ${options.api.url}`,
+      options.api.url
+        ? `endpoint ${options.api.url}`
+        : `hosted workflow ${this.dataset.chatkitWorkflow}`,
       `domain key ${options.api.domainKey}`,
       `history ${options.history?.enabled ? 'on' : 'off'}`,
       `feedback ${options.threadItemActions?.feedback ? 'on' : 'off'}`,
