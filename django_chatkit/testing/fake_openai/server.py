@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from ._http import Handler, Server
+from .chatkit_threads import HostedThreads
 from .records import RecordedRequest
 from .script import Reply
 
@@ -71,6 +72,8 @@ class FakeOpenAI:
         self._first_index = 0  # index of _records[0]: reset() keeps indexes unique
         self._connections: dict[threading.Thread, socket.socket] = {}
         self._stopping = threading.Event()
+        self.chatkit_threads = HostedThreads()
+        """Hosted ChatKit threads (``/v1/chatkit/threads``): seed them, script faults."""
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
