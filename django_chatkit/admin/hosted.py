@@ -21,7 +21,6 @@ from django_chatkit import models
 from django_chatkit.admin.common import anonymous_owner_label
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.hosted import deleting
-from django_chatkit.hosted.importing import import_hosted
 
 if TYPE_CHECKING:
     HostedUserModelAdmin = admin.ModelAdmin[models.HostedUser]
@@ -82,6 +81,10 @@ class HostedUserAdmin(HostedUserModelAdmin):
         # checked again here all the same.
         if not may_import(request):
             raise PermissionDenied
+        # Imported here: the SDK's types (item conversion) load only when an import runs, not
+        # with the admin (manage.py commands start without the SDKs).
+        from django_chatkit.hosted.importing import import_hosted
+
         report = import_hosted(
             list(queryset.order_by("pk")), seconds=chatkit_settings.HOSTED_IMPORT_ADMIN_SECONDS
         )
