@@ -427,3 +427,37 @@ def test_self_hosted_deletions_owe_nothing(alice):
     now = timezone.now()
     models.Thread.objects.create(user=alice, created_at=now, updated_at=now).delete()
     assert not models.HostedDeletion.objects.exists()
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("HOSTED_IMPORT_PAGE_SIZE", 0),
+        ("HOSTED_IMPORT_PAGE_SIZE", 101),
+        ("HOSTED_IMPORT_PAGE_SIZE", "20"),
+        ("HOSTED_IMPORT_MAX_ATTEMPTS", 0),
+        ("HOSTED_IMPORT_MAX_ATTEMPTS", True),
+        ("HOSTED_IMPORT_BACKOFF", -1),
+        ("HOSTED_IMPORT_MAX_WAIT", "60"),
+        ("HOSTED_IMPORT_ADMIN_SECONDS", None),
+        ("HOSTED_IMPORT_ACTIVE_WINDOW", float("nan")),
+    ],
+)
+def test_e018_hosted_import_settings(key, value):
+    from django_chatkit.checks import check_settings
+
+    with override_settings(CHATKIT={**SETTINGS, key: value}):
+        messages = check_settings(None)
+    assert [m.id for m in messages] == ["chatkit.E018"]
+    assert key in messages[0].msg
+
+
+def test_e018_accepts_the_defaults_and_zero_waits():
+    from django_chatkit.checks import check_settings
+
+    zero = {"HOSTED_IMPORT_BACKOFF": 0, "HOSTED_IMPORT_ACTIVE_WINDOW": 0}
+    with override_settings(CHATKIT={**SETTINGS, **zero}):
+        assert [m.id for m in check_settings(None)] == []
