@@ -40,7 +40,9 @@ def test_lists_page_by_cursor_in_both_orders(fake):
 
 def test_items_retrieve_and_delete(fake):
     threads = fake.chatkit_threads
-    thread_id = threads.seed_thread("u1", title="T", items=[user_message("hi"), assistant_message("yo")])
+    thread_id = threads.seed_thread(
+        "u1", title="T", items=[user_message("hi"), assistant_message("yo")]
+    )
     api = fake.client().beta.chatkit.threads
     items = api.list_items(thread_id, order="asc")
     assert [i.type for i in items.data] == ["chatkit.user_message", "chatkit.assistant_message"]

@@ -67,14 +67,19 @@ def conversation(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def seed_users(fake: FakeOpenAI, *users: Any, threads: int = 3, items: int = 5) -> dict[Any, list[str]]:
+def seed_users(
+    fake: FakeOpenAI, *users: Any, threads: int = 3, items: int = 5
+) -> dict[Any, list[str]]:
     """Each user gets a HostedUser row and ``threads`` upstream threads of ``items`` items."""
     seeded = {}
     for user in users:
         upstream = upstream_user(Owner(user_id=user.pk), minting=True)
         seeded[user] = [
             fake.chatkit_threads.seed_thread(
-                upstream, title=f"{user.username} {t}", items=conversation(items), created_at=1_700_000_000 + t
+                upstream,
+                title=f"{user.username} {t}",
+                items=conversation(items),
+                created_at=1_700_000_000 + t,
             )
             for t in range(threads)
         ]
@@ -181,7 +186,9 @@ def test_new_items_and_renames_are_picked_up_incrementally(fake, alice):
 def test_paging_follows_every_page(fake, alice):
     upstream = upstream_user(Owner(user_id=alice.pk))
     thread_ids = [
-        fake.chatkit_threads.seed_thread(upstream, items=conversation(7), created_at=1_700_000_000 + t)
+        fake.chatkit_threads.seed_thread(
+            upstream, items=conversation(7), created_at=1_700_000_000 + t
+        )
         for t in range(5)
     ]
     run("--all")  # pages of 2: 3 pages of threads, 4 pages of items per thread
@@ -235,7 +242,9 @@ def test_thread_deleted_upstream_is_marked_not_removed(fake, alice):
     assert thread.upstream_deleted_at is not None
     assert thread.items.count() == 5  # kept for review
     assert models.Thread.objects.filter(upstream_deleted_at__isnull=True).count() == 2
-    retrieved = [r for r in chatkit_calls(fake) if r.method == "GET" and r.path == f"{THREADS_PATH}/{gone}"]
+    retrieved = [
+        r for r in chatkit_calls(fake) if r.method == "GET" and r.path == f"{THREADS_PATH}/{gone}"
+    ]
     assert [r.status for r in retrieved] == [404]
 
 
@@ -248,8 +257,13 @@ def test_every_upstream_item_type_becomes_an_item_the_admin_renders(fake, alice)
                 "look",
                 quoted="earlier words",
                 attachments=[
-                    {"id": "cfile_1", "name": "a.png", "mime_type": "image/png", "type": "image",
-                     "preview_url": "https://files.example/a.png"}
+                    {
+                        "id": "cfile_1",
+                        "name": "a.png",
+                        "mime_type": "image/png",
+                        "type": "image",
+                        "preview_url": "https://files.example/a.png",
+                    }
                 ],
             ),
             assistant_message("See this.", urls=["https://example.com"], files=["doc.pdf"]),
@@ -263,7 +277,12 @@ def test_every_upstream_item_type_becomes_an_item_the_admin_renders(fake, alice)
     run("--all")
     items = list(models.ThreadItem.objects.filter(thread_id=thread_id))
     assert [i.type for i in items] == [
-        "user_message", "assistant_message", "widget", "client_tool_call", "task", "workflow",
+        "user_message",
+        "assistant_message",
+        "widget",
+        "client_tool_call",
+        "task",
+        "workflow",
         "hidden_context_item",
     ]
     # Every payload is a valid SDK item (the store and the admin read them as such).
@@ -417,7 +436,9 @@ def test_deleting_the_user_owes_their_hosted_threads_deletion(fake, alice):
     seeded = seed_users(fake, alice, threads=2)
     run("--all")
     get_user_model().objects.filter(pk=alice.pk).delete()
-    assert set(models.HostedDeletion.objects.values_list("thread_id", flat=True)) == set(seeded[alice])
+    assert set(models.HostedDeletion.objects.values_list("thread_id", flat=True)) == set(
+        seeded[alice]
+    )
     purge("--older-than", "30")
     assert not models.HostedDeletion.objects.exists()
     assert all(not fake.chatkit_threads.exists(t) for t in seeded[alice])

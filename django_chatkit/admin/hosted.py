@@ -106,7 +106,9 @@ class HostedUserAdmin(HostedUserModelAdmin):
             messages.SUCCESS,
         )
         for reason in report.skipped:
-            self.message_user(request, gettext("Skipped %(reason)s") % {"reason": reason}, messages.WARNING)
+            self.message_user(
+                request, gettext("Skipped %(reason)s") % {"reason": reason}, messages.WARNING
+            )
         if report.stopped:
             self.message_user(
                 request,

@@ -51,7 +51,9 @@ def timestamp(seconds: Any) -> datetime:
 def is_final(item: dict[str, Any]) -> bool:
     """Whether the upstream item can no longer change: only a client tool call still running
     (its output to come) can. The import resumes from the last final item."""
-    return not (item.get("type") == "chatkit.client_tool_call" and item.get("status") != "completed")
+    return not (
+        item.get("type") == "chatkit.client_tool_call" and item.get("status") != "completed"
+    )
 
 
 def _decode(value: Any) -> Any:

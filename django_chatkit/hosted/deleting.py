@@ -26,7 +26,9 @@ from django_chatkit.hosted.upstream import Deadline, Upstream, UpstreamError, de
 logger = logging.getLogger("django_chatkit.hosted")
 
 
-def journal_hosted_thread(sender: type[Any], instance: models.Thread, using: str, **kwargs: Any) -> None:
+def journal_hosted_thread(
+    sender: type[Any], instance: models.Thread, using: str, **kwargs: Any
+) -> None:
     """``post_delete`` of ``Thread``, inside the deleting transaction: owe its upstream deletion.
 
     A thread already found deleted upstream owes nothing."""
@@ -77,10 +79,7 @@ def settle(upstream: Upstream | None = None, thread_ids: Iterable[str] | None = 
             result.pending += len(rows) - position
             break
         except Exception as error:  # UpstreamError, or an answer no retry helps (401, 403...)
-            if not isinstance(error, UpstreamError):
-                error_text = describe(error)
-            else:
-                error_text = str(error)
+            error_text = str(error) if isinstance(error, UpstreamError) else describe(error)
             logger.warning("Deleting hosted thread %s at OpenAI failed: %s", thread_id, error_text)
             models.HostedDeletion.objects.filter(pk=pk).update(
                 attempts=F("attempts") + 1, last_attempt_at=timezone.now(), last_error=error_text

@@ -182,8 +182,7 @@ class _Run:
                 )
             elif row is not None and not _owned_by(row, hosted_user):
                 self.report.skipped.append(
-                    f"{thread_id}: the id is taken here by another owner's or a self-hosted "
-                    "thread."
+                    f"{thread_id}: the id is taken here by another owner's or a self-hosted thread."
                 )
             elif thread_id not in self.owed:  # deleted here, its upstream deletion owed
                 self.thread(hosted_user, thread, row)

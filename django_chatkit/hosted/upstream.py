@@ -52,7 +52,9 @@ def _client(api_key: str | None, base_url: str | None, read_timeout: float) -> o
 
 def default_client() -> openai.OpenAI:
     """A synchronous client for the configured key and base URL, without retries of its own."""
-    return _client(configured_api_key(), configured_base_url(), chatkit_settings.OPENAI_READ_TIMEOUT)
+    return _client(
+        configured_api_key(), configured_base_url(), chatkit_settings.OPENAI_READ_TIMEOUT
+    )
 
 
 def _retry_after(error: Exception) -> float | None:

@@ -61,9 +61,7 @@ class Command(BaseCommand):
                     self.say(f"{user} never had a hosted session: nothing to import.")
         elif not options["all"]:
             queryset = due(queryset)
-        report = import_hosted(
-            queryset.iterator(), dry_run=options["dry_run"], progress=self.say
-        )
+        report = import_hosted(queryset.iterator(), dry_run=options["dry_run"], progress=self.say)
         for line in report.lines():
             self.say(line)
         if report.stopped:

@@ -104,7 +104,9 @@ def task(heading: str | None, summary: str | None = None, *, task_type: str = "c
     return {"type": "chatkit.task", "heading": heading, "summary": summary, "task_type": task_type}
 
 
-def task_group(tasks: Iterable[tuple[str | None, str | None]], *, task_type: str = "custom") -> dict:
+def task_group(
+    tasks: Iterable[tuple[str | None, str | None]], *, task_type: str = "custom"
+) -> dict:
     return {
         "type": "chatkit.task_group",
         "tasks": [{"type": task_type, "heading": h, "summary": s} for h, s in tasks],
@@ -271,7 +273,11 @@ class HostedThreads:
                     return 200, dict(thread), {}
                 if method == "DELETE":
                     del self._threads[found[1]], self._items[found[1]]
-                    return 200, {"id": found[1], "object": "chatkit.thread.deleted", "deleted": True}, {}
+                    return (
+                        200,
+                        {"id": found[1], "object": "chatkit.thread.deleted", "deleted": True},
+                        {},
+                    )
         return _error(404, f"FakeOpenAI does not serve {method} {path}.", "unknown_url")
 
     def _page(self, rows: list[dict[str, Any]], query: Mapping[str, str]) -> Answer:
