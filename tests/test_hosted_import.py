@@ -10,6 +10,7 @@ from io import StringIO
 from typing import Any
 
 import pytest
+from chatkit.types import ClientToolCallItem, UserMessageItem
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -287,9 +288,11 @@ def test_every_upstream_item_type_becomes_an_item_the_admin_renders(fake, alice)
     ]
     # Every payload is a valid SDK item (the store and the admin read them as such).
     sdk = [item_from_payload(i.payload) for i in items]
-    assert sdk[0].quoted_text == "earlier words" and sdk[0].attachments[0].type == "image"
+    message, call = sdk[0], sdk[3]
+    assert isinstance(message, UserMessageItem) and isinstance(call, ClientToolCallItem)
+    assert message.quoted_text == "earlier words" and message.attachments[0].type == "image"
     assert items[0].text == "look"
-    assert sdk[3].arguments == {"q": "x"} and sdk[3].output == {"found": 1}
+    assert call.arguments == {"q": "x"} and call.output == {"found": 1}
     assert items[6].payload["content"]["hosted_item"]["detail"] == 1
     html = transcript.render_newest(models.Thread.objects.get(id=thread_id))
     for text in ("earlier words", "See this.", "Hello card", "lookup", "Thinking", "3 results"):
@@ -341,7 +344,7 @@ def test_a_listed_thread_of_another_upstream_user_is_skipped(fake, alice, bob):
             rows = list(fake.chatkit_threads._threads.values())
         return original(rows, query)
 
-    fake.chatkit_threads._page = leaky  # type: ignore[method-assign]
+    fake.chatkit_threads._page = leaky
     output = run("--user", "alice")
     assert f"Skipped {stray}" in output
     assert not models.Thread.objects.filter(id=stray).exists()

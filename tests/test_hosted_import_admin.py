@@ -4,6 +4,7 @@ POST), the time bound, and deleting hosted threads from the admin deleting them 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -57,7 +58,7 @@ def seeded(fake_openai: FakeOpenAI, alice, bob) -> dict[str, models.HostedUser]:
     return rows
 
 
-def post_action(client: Client, *rows: models.HostedUser) -> object:
+def post_action(client: Client, *rows: models.HostedUser) -> Any:
     return client.post(
         reverse(CHANGELIST),
         {"action": ACTION, "_selected_action": [str(row.pk) for row in rows]},
@@ -96,7 +97,7 @@ def test_the_action_refuses_without_the_permission_even_when_called(seeded, rf):
 
     request = rf.post("/")
     request.user = get_user_model().objects.create_user("plain", is_staff=True)
-    admin = site._registry[models.HostedUser]
+    admin: Any = site._registry[models.HostedUser]
     with pytest.raises(PermissionDenied):
         admin.import_hosted_conversations(request, models.HostedUser.objects.all())
     assert not models.Thread.objects.exists()

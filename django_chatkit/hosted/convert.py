@@ -25,6 +25,7 @@ from chatkit.types import (
     CustomTask,
     HiddenContextItem,
     InferenceOptions,
+    Task,
     TaskItem,
     ThoughtTask,
     ThreadItem,
@@ -148,7 +149,7 @@ def _client_tool_call(item: dict[str, Any], thread_id: str) -> ThreadItem:
     )
 
 
-def _task(raw: dict[str, Any]) -> CustomTask | ThoughtTask:
+def _task(raw: dict[str, Any]) -> Task:
     kind = raw.get("task_type", raw.get("type"))
     if kind == "thought":
         return ThoughtTask(title=raw.get("heading"), content=raw.get("summary") or "")

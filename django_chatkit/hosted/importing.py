@@ -113,7 +113,7 @@ def _owner_lookup(hosted_user: models.HostedUser) -> dict[str, Any]:
 
 
 def _owned_by(row: dict[str, Any], hosted_user: models.HostedUser) -> bool:
-    return (
+    return bool(
         row["source"] == HOSTED
         and row["user_id"] == hosted_user.user_id
         and row["anonymous_key"] == hosted_user.anonymous_key
@@ -122,8 +122,10 @@ def _owned_by(row: dict[str, Any], hosted_user: models.HostedUser) -> bool:
 
 def _status(thread: dict[str, Any]) -> tuple[str, str]:
     status = thread.get("status") or {}
-    kind = status.get("type") if status.get("type") in models.ThreadStatus.values else "active"
-    return kind, status.get("reason") or ""
+    kind = str(status.get("type"))
+    return (kind if kind in models.ThreadStatus.values else "active"), str(
+        status.get("reason") or ""
+    )
 
 
 @dataclass

@@ -169,9 +169,12 @@ class Upstream:
 
         threads = self.client.beta.chatkit.threads
         try:
-            return self._call(f"retrieving {thread_id}", lambda: threads.retrieve(thread_id))
+            found: ChatKitThread = self._call(
+                f"retrieving {thread_id}", lambda: threads.retrieve(thread_id)
+            )
         except openai.NotFoundError:
             return None
+        return found
 
     def delete(self, thread_id: str) -> bool:
         """Delete the thread upstream; False when it was already gone (404), which counts as

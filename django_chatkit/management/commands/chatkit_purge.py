@@ -159,10 +159,10 @@ class Command(BaseCommand):
         if not dry_run:
             # Hosted threads deleted here (this run, or before: an outage, a user's erasure)
             # are deleted at OpenAI too; what fails stays owed (django_chatkit.hosted.deleting).
-            settled = hosted_deleting.settle()
-            if settled.deleted or settled.already_gone or settled.pending:
-                self.say(settled.describe() + ".")
-            for failure in settled.failed:
+            owed = hosted_deleting.settle()
+            if owed.deleted or owed.already_gone or owed.pending:
+                self.say(owed.describe() + ".")
+            for failure in owed.failed:
                 self.stderr.write(f"Deleting at OpenAI failed: {failure}")
         held = held_skipped(policy)
         summary = "Dry run: would delete" if dry_run else "Purged"

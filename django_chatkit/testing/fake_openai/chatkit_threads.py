@@ -67,7 +67,9 @@ def user_message(
     }
 
 
-def assistant_message(text: str, *, urls: Sequence[str] = (), files: Sequence[str] = ()) -> dict:
+def assistant_message(
+    text: str, *, urls: Sequence[str] = (), files: Sequence[str] = ()
+) -> dict[str, Any]:
     annotations = [{"type": "url", "source": {"type": "url", "url": url}} for url in urls]
     annotations += [
         {"type": "file", "source": {"type": "file", "filename": name}} for name in files
@@ -100,13 +102,15 @@ def client_tool_call(
     }
 
 
-def task(heading: str | None, summary: str | None = None, *, task_type: str = "custom") -> dict:
+def task(
+    heading: str | None, summary: str | None = None, *, task_type: str = "custom"
+) -> dict[str, Any]:
     return {"type": "chatkit.task", "heading": heading, "summary": summary, "task_type": task_type}
 
 
 def task_group(
     tasks: Iterable[tuple[str | None, str | None]], *, task_type: str = "custom"
-) -> dict:
+) -> dict[str, Any]:
     return {
         "type": "chatkit.task_group",
         "tasks": [{"type": task_type, "heading": h, "summary": s} for h, s in tasks],
