@@ -485,3 +485,25 @@ def test_e018_accepts_the_defaults_and_zero_waits():
     zero = {"HOSTED_IMPORT_BACKOFF": 0, "HOSTED_IMPORT_ACTIVE_WINDOW": 0}
     with override_settings(CHATKIT={**SETTINGS, **zero}):
         assert [m.id for m in check_settings(None)] == []
+
+
+def test_hosted_threads_export_and_import_back_as_hosted(fake, alice, tmp_path):
+    seeded = seed_users(fake, alice, threads=1)
+    run("--all")
+    thread_id = seeded[alice][0]
+    models.Thread.objects.filter(id=thread_id).update(upstream_deleted_at=timezone.now())
+    archive = tmp_path / "threads.jsonl"
+    call_command("chatkit_export", "--output", str(archive), stdout=StringIO())
+    line = archive.read_text().splitlines()[0]
+    assert '"hosted":{"upstream_cursor":"cthi_' in line
+    before = models.Thread.objects.get(id=thread_id)
+    models.Thread.objects.all().delete()  # owes an upstream deletion; the journal is not ours
+    models.HostedDeletion.objects.all().delete()
+    call_command("chatkit_import", str(archive), stdout=StringIO())
+    after = models.Thread.objects.get(id=thread_id)
+    assert (after.source, after.upstream_cursor, after.upstream_deleted_at) == (
+        "hosted",
+        before.upstream_cursor,
+        before.upstream_deleted_at,
+    )
+    assert after.items.count() == 5
