@@ -166,3 +166,14 @@ def test_an_admin_delete_that_fails_upstream_stays_owed(fake_openai):
     owed = models.HostedDeletion.objects.get()
     assert owed.thread_id == thread_id and owed.attempts == 1
     assert "could not be deleted at OpenAI yet" in response.content.decode()
+
+
+def test_owed_deletions_are_listed_read_only():
+    models.HostedDeletion.objects.create(thread_id="cthr_owed", attempts=2, last_error="HTTP 500")
+    client = staff("auditor", "view_hosteddeletion", "delete_hosteddeletion")
+    page = client.get(reverse("admin:django_chatkit_hosteddeletion_changelist"))
+    assert page.status_code == 200 and "cthr_owed" in page.content.decode()
+    row = models.HostedDeletion.objects.get()
+    url = reverse("admin:django_chatkit_hosteddeletion_delete", args=[row.pk])
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert models.HostedDeletion.objects.exists()

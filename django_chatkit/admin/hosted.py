@@ -147,3 +147,29 @@ def settle_after_admin_delete(request: HttpRequest, thread_ids: list[str]) -> No
             gettext("%(count)s hosted thread(s) deleted at OpenAI too.")
             % {"count": settled.deleted + settled.already_gone},
         )
+
+
+if TYPE_CHECKING:
+    HostedDeletionModelAdmin = admin.ModelAdmin[models.HostedDeletion]
+else:
+    HostedDeletionModelAdmin = admin.ModelAdmin
+
+
+@admin.register(models.HostedDeletion)
+class HostedDeletionAdmin(HostedDeletionModelAdmin):
+    """Hosted threads deleted here whose deletion at OpenAI is still owed: read-only, settled
+    by the next chatkit_purge or chatkit_import_hosted run (django_chatkit.hosted.deleting)."""
+
+    list_display = ("thread_id", "requested_at", "attempts", "last_attempt_at", "last_error")
+    fields = list_display
+    readonly_fields = list_display
+    ordering = ("requested_at", "pk")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
