@@ -10,11 +10,12 @@ class DjangoChatKitConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
-        from django.db.models.signals import pre_delete
+        from django.db.models.signals import post_delete, pre_delete
 
         from django_chatkit import checks, loading  # noqa: F401  (registers checks and receivers)
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
         from django_chatkit.erasure import journal_files_of_user, keep_held_threads
+        from django_chatkit.hosted.deleting import journal_hosted_thread
         from django_chatkit.live import layer  # noqa: F401  (forgets the layer check on override)
 
         # A user's deletion keeps their threads on legal hold (django_chatkit.erasure); the
@@ -28,4 +29,11 @@ class DjangoChatKitConfig(AppConfig):
             journal_files_of_user,
             sender=settings.AUTH_USER_MODEL,
             dispatch_uid="django_chatkit.journal_files_of_user",
+        )
+        # Deleting an imported hosted thread, however it happens, owes its deletion at OpenAI
+        # (django_chatkit.hosted.deleting): journalled in the deleting transaction.
+        post_delete.connect(
+            journal_hosted_thread,
+            sender="django_chatkit.Thread",
+            dispatch_uid="django_chatkit.journal_hosted_thread",
         )

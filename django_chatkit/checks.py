@@ -211,6 +211,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> li
     errors.extend(_check_numbers(value))
     errors.extend(_check_widget(value))
     errors.extend(_check_retention(value))
+    errors.extend(_check_hosted_import(value))
     errors.extend(attachment_setting_errors(value))
     errors.extend(presigned_upload_warnings(value))
     errors.extend(_check_staff_display_name(value.get("STAFF_DISPLAY_NAME")))
@@ -281,6 +282,35 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
             problems.append((key, number, "an integer >= 0"))
     return [
         Error(f"CHATKIT[{key!r}] must be {expected}, not {number!r}.", id="chatkit.E006")
+        for key, number, expected in problems
+    ]
+
+
+def _check_hosted_import(value: dict[str, Any]) -> list[CheckMessage]:
+    """The hosted import's settings (docs/hosted-import.md): a page size the API accepts, at
+    least one attempt, and waits and bounds that are numbers of seconds >= 0."""
+    problems: list[tuple[str, Any, str]] = []
+    page = value.get("HOSTED_IMPORT_PAGE_SIZE", DEFAULTS["HOSTED_IMPORT_PAGE_SIZE"])
+    if not _is_int(page) or not 1 <= page <= 100:
+        problems.append(("HOSTED_IMPORT_PAGE_SIZE", page, "an integer from 1 to 100"))
+    attempts = value.get("HOSTED_IMPORT_MAX_ATTEMPTS", DEFAULTS["HOSTED_IMPORT_MAX_ATTEMPTS"])
+    if not _is_int(attempts) or attempts < 1:
+        problems.append(("HOSTED_IMPORT_MAX_ATTEMPTS", attempts, "a positive integer"))
+    for key in (
+        "HOSTED_IMPORT_BACKOFF",
+        "HOSTED_IMPORT_MAX_WAIT",
+        "HOSTED_IMPORT_ADMIN_SECONDS",
+        "HOSTED_IMPORT_ACTIVE_WINDOW",
+    ):
+        number = value.get(key, DEFAULTS[key])
+        if not isinstance(number, int | float) or isinstance(number, bool) or not number >= 0:
+            problems.append((key, number, "a number of seconds >= 0"))
+    return [
+        Error(
+            f"CHATKIT[{key!r}] must be {expected}, not {number!r}.",
+            hint="See the hosted import's settings in docs/settings.md.",
+            id="chatkit.E018",
+        )
         for key, number, expected in problems
     ]
 

@@ -159,6 +159,19 @@ DEFAULTS: dict[str, Any] = {
     "HOSTED_SESSIONS_PER_MINUTE": 10,
     # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
     "LOAD_TIMEOUT_MS": 15000,
+    # Importing hosted conversations for review (docs/hosted-import.md): threads and items per
+    # upstream request; attempts of one request answered 429 / 5xx (or not at all) and the
+    # base of their exponential backoff in seconds (Retry-After wins when OpenAI sends it);
+    # the longest wait accepted before giving up (a longer Retry-After ends the run, to be
+    # resumed later); how long an import started from the admin may run; and how long after
+    # a user's last client secret their threads may still change (a user whose last secret
+    # is older than that at their last import is not visited again until they open a session).
+    "HOSTED_IMPORT_PAGE_SIZE": 100,
+    "HOSTED_IMPORT_MAX_ATTEMPTS": 5,
+    "HOSTED_IMPORT_BACKOFF": 1.0,
+    "HOSTED_IMPORT_MAX_WAIT": 60.0,
+    "HOSTED_IMPORT_ADMIN_SECONDS": 20.0,
+    "HOSTED_IMPORT_ACTIVE_WINDOW": 3600,
 }
 
 
@@ -239,6 +252,30 @@ class ChatKitSettings:
     @property
     def OPENAI_MAX_RETRIES(self) -> int:
         return int(self._get("OPENAI_MAX_RETRIES"))
+
+    @property
+    def HOSTED_IMPORT_PAGE_SIZE(self) -> int:
+        return int(self._get("HOSTED_IMPORT_PAGE_SIZE"))
+
+    @property
+    def HOSTED_IMPORT_MAX_ATTEMPTS(self) -> int:
+        return int(self._get("HOSTED_IMPORT_MAX_ATTEMPTS"))
+
+    @property
+    def HOSTED_IMPORT_BACKOFF(self) -> float:
+        return float(self._get("HOSTED_IMPORT_BACKOFF"))
+
+    @property
+    def HOSTED_IMPORT_MAX_WAIT(self) -> float:
+        return float(self._get("HOSTED_IMPORT_MAX_WAIT"))
+
+    @property
+    def HOSTED_IMPORT_ADMIN_SECONDS(self) -> float:
+        return float(self._get("HOSTED_IMPORT_ADMIN_SECONDS"))
+
+    @property
+    def HOSTED_IMPORT_ACTIVE_WINDOW(self) -> timedelta:
+        return timedelta(seconds=float(self._get("HOSTED_IMPORT_ACTIVE_WINDOW")))
 
     @property
     def REQUESTS_PER_MINUTE(self) -> int | None:

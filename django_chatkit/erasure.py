@@ -37,10 +37,13 @@ def tombstone_user_pk(anonymous_key: str) -> str:
 
 
 def held(model: type[Any]) -> Q:
-    """The rows of ``model`` (Thread, Attachment or Run) that a hold keeps."""
+    """The rows of ``model`` (Thread, Attachment or Run) that a hold keeps; none of another
+    owned model (a HostedUser: no thread of its own)."""
     if model is models.Thread:
         return Q(legal_hold=True)
-    return Q(thread__legal_hold=True)
+    if model in (models.Attachment, models.Run):
+        return Q(thread__legal_hold=True)
+    return Q(pk__in=[])
 
 
 def keep_held_threads(sender: type[Any], instance: Any, using: str, **kwargs: Any) -> None:

@@ -44,6 +44,14 @@ class ThreadStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+class ThreadSource(models.TextChoices):
+    # Answered by this site's server (the ChatKit protocol endpoint).
+    SELF = "self", _("Self-hosted")
+    # Run and kept by OpenAI (an Agent Builder workflow), imported here for review
+    # (django_chatkit.hosted.importing): the id is the upstream thread's.
+    HOSTED = "hosted", _("Hosted by OpenAI")
+
+
 def new_thread_id() -> str:
     return new_typed_id("thread")
 
@@ -92,6 +100,25 @@ class Thread(OwnedModel):
         verbose_name=_("taken over by"),
     )
 
+    # Hosted mode (docs/hosted-import.md). Imported threads are not served by this site's
+    # protocol endpoint: their owner sees them in the hosted widget, from OpenAI.
+    source = models.CharField(
+        _("source"),
+        max_length=16,
+        choices=ThreadSource.choices,
+        default=ThreadSource.SELF,
+        db_default=ThreadSource.SELF,
+    )
+    # Where the next import of this thread's items resumes: the last upstream item imported
+    # whose content can no longer change ("" : from the start).
+    upstream_cursor = models.CharField(
+        _("upstream cursor"), max_length=ID_LENGTH, blank=True, default="", db_default=""
+    )
+    # When the thread was last active upstream (its newest item), as last imported.
+    upstream_updated_at = models.DateTimeField(_("upstream activity at"), null=True, blank=True)
+    # Found deleted upstream by an import (kept here until retention or staff delete it).
+    upstream_deleted_at = models.DateTimeField(_("deleted upstream at"), null=True, blank=True)
+
     class Meta:
         verbose_name = _("thread")
         verbose_name_plural = _("threads")
@@ -110,10 +137,17 @@ class Thread(OwnedModel):
             models.Index(
                 fields=["updated_at"], name="chatkit_thread_held", condition=Q(legal_hold=True)
             ),
+            # The admin's source filter: hosted threads only (few next to the rest, or all).
+            models.Index(
+                fields=["updated_at"],
+                name="chatkit_thread_hosted",
+                condition=Q(source="hosted"),
+            ),
         ]
         permissions = [
             ("moderate_thread", _("Can lock, close, reopen and put on legal hold")),
             ("export_thread", _("Can export threads")),
+            ("import_hosted", _("Can import hosted conversations from OpenAI")),
         ]
         constraints = [
             models.CheckConstraint(
@@ -164,6 +198,30 @@ class HostedUser(OwnedModel):
 
     def __str__(self) -> str:
         return self.upstream_user
+
+
+class HostedDeletion(models.Model):
+    """A hosted thread deleted here whose deletion upstream (at OpenAI) is still to be done.
+
+    Written in the transaction that deletes the thread, whatever deletes it (retention, the
+    admin, a user's erasure), and removed once OpenAI confirms (or says the thread is already
+    gone): a failure upstream never loses track of what is left to delete there, and an import
+    never brings such a thread back (django_chatkit.hosted.deleting).
+    """
+
+    thread_id = models.CharField(_("thread id"), max_length=ID_LENGTH, unique=True)
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("pending upstream deletion")
+        verbose_name_plural = _("pending upstream deletions")
+        ordering = ["requested_at", "id"]
+
+    def __str__(self) -> str:
+        return self.thread_id
 
 
 class ThreadItem(models.Model):

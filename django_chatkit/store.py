@@ -143,8 +143,14 @@ def _first(queryset: QuerySet[Any, Any]) -> Any:
 def _owners_threads(context: ChatKitContext, prefix: str = "") -> dict[str, Any]:
     """Lookups selecting the threads this owner sees (``prefix`` e.g. ``"thread__"``): theirs,
     except those they deleted while on legal hold, which are kept for staff only and are, to
-    their owner, missing. Both are columns of the thread row, so no query joins more for it."""
-    return {**context.owner.filter(prefix), f"{prefix}deleted_by_owner_at__isnull": True}
+    their owner, missing; and hosted threads imported for review, which OpenAI serves to their
+    owner (docs/hosted-import.md): here they are missing too, so that nobody writes to a copy.
+    All are columns of the thread row, so no query joins more for it."""
+    return {
+        **context.owner.filter(prefix),
+        f"{prefix}deleted_by_owner_at__isnull": True,
+        f"{prefix}source": models.ThreadSource.SELF,
+    }
 
 
 def _owned_thread(
@@ -159,10 +165,12 @@ def _owned_thread(
         models.Thread.objects.filter(id=thread_id)
         .annotate(**annotations)
         .order_by()
-        .values(*fields, "user_id", "anonymous_key", "deleted_by_owner_at")[:1]
+        .values(*fields, "user_id", "anonymous_key", "deleted_by_owner_at", "source")[:1]
     )
     found = next(iter(row), None)
     if found is None or found["deleted_by_owner_at"] is not None:
+        return None
+    if found["source"] != models.ThreadSource.SELF:  # imported, see _owners_threads
         return None
     return found if context.owner.owns(found) else None
 

@@ -4,6 +4,6 @@ Staff read conversations here; nothing that was said can be edited. Importing th
 registers every ModelAdmin (Django's admin autodiscovery imports ``django_chatkit.admin``).
 """
 
-from django_chatkit.admin import attachments, feedback, runs, threads
+from django_chatkit.admin import attachments, feedback, hosted, runs, threads
 
-__all__ = ["attachments", "feedback", "runs", "threads"]
+__all__ = ["attachments", "feedback", "hosted", "runs", "threads"]

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import URLPattern
@@ -16,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin import columns, filters, stopping, takeover, transcript
+from django_chatkit.admin import columns, filters, hosted, stopping, takeover, transcript
 from django_chatkit.admin.common import ThreadModelForm, owner_label
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.links import may_view
@@ -61,6 +62,7 @@ class ThreadAdmin(ThreadModerationAdmin):
         filters.FailedRunsFilter,
         filters.AttachmentsFilter,
         "legal_hold",
+        "source",
         filters.OwnerKindFilter,
         filters.ModelFilter,
         ("updated_at", admin.DateFieldListFilter),
@@ -90,6 +92,9 @@ class ThreadAdmin(ThreadModerationAdmin):
         "updated_at",
         "metadata",
         "allowed_image_domains",
+        "source",
+        "upstream_updated_at",
+        "upstream_deleted_at",
         "transcript",
         "transcript_without_run_links",
         "runs",
@@ -108,6 +113,9 @@ class ThreadAdmin(ThreadModerationAdmin):
                     "anonymous_key",
                     "created_at",
                     "updated_at",
+                    "source",
+                    "upstream_updated_at",
+                    "upstream_deleted_at",
                     "runs",
                 )
             },
@@ -207,6 +215,18 @@ class ThreadAdmin(ThreadModerationAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    # Deleting hosted threads deletes them at OpenAI too (django_chatkit.hosted.deleting): the
+    # deletion journals them in its transaction; once it is committed, they are deleted there.
+    def delete_model(self, request: HttpRequest, obj: models.Thread) -> None:
+        thread_id = str(obj.pk)
+        super().delete_model(request, obj)
+        transaction.on_commit(lambda: hosted.settle_after_admin_delete(request, [thread_id]))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[models.Thread]) -> None:
+        thread_ids = [str(pk) for pk in queryset.values_list("pk", flat=True)]
+        super().delete_queryset(request, queryset)
+        transaction.on_commit(lambda: hosted.settle_after_admin_delete(request, thread_ids))
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         opts = self.opts

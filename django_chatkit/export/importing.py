@@ -260,6 +260,15 @@ def _write(
     stats: ImportStats,
 ) -> None:
     fields = record["thread"]
+    hosted = fields.get("hosted")
+    upstream: dict[str, Any] = {}
+    if hosted is not None:  # an imported hosted thread (docs/hosted-import.md)
+        upstream = {
+            "source": models.ThreadSource.HOSTED,
+            "upstream_cursor": hosted["upstream_cursor"],
+            "upstream_updated_at": parse_timestamp(hosted["upstream_updated_at"]),
+            "upstream_deleted_at": parse_timestamp(hosted["upstream_deleted_at"]),
+        }
     thread = models.Thread(
         id=fields["id"],
         **owner,
@@ -273,6 +282,7 @@ def _write(
         updated_at=required_timestamp(fields["updated_at"]),
         allowed_image_domains=fields["allowed_image_domains"],
         metadata=fields["metadata"],
+        **upstream,
     )
     thread.save(force_insert=True)
     # In the exported order: the new rows' ids keep it (created_at ties included).

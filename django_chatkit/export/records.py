@@ -78,7 +78,7 @@ def owner_of(row: models.OwnedModel) -> dict[str, str]:
 
 
 def thread_fields(thread: models.Thread) -> dict[str, Any]:
-    return {
+    fields = {
         "id": thread.id,
         "owner": owner_of(thread),
         "title": thread.title,
@@ -92,6 +92,14 @@ def thread_fields(thread: models.Thread) -> dict[str, Any]:
         "allowed_image_domains": thread.allowed_image_domains,
         "metadata": thread.metadata,
     }
+    if thread.source == models.ThreadSource.HOSTED:
+        # Only for hosted threads: self-hosted threads export exactly as before.
+        fields["hosted"] = {
+            "upstream_cursor": thread.upstream_cursor,
+            "upstream_updated_at": timestamp(thread.upstream_updated_at),
+            "upstream_deleted_at": timestamp(thread.upstream_deleted_at),
+        }
+    return fields
 
 
 def _same_owner(row: models.OwnedModel, thread: models.Thread) -> bool:

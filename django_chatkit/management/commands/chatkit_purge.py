@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_chatkit.attachments import journal
+from django_chatkit.hosted import deleting as hosted_deleting
 from django_chatkit.purge import (
     DEFAULT_BATCH_SIZE,
     Counts,
@@ -155,6 +156,14 @@ class Command(BaseCommand):
         if not dry_run and journal.pending():
             # Entries of batches killed before their commit, whose threads this run deleted.
             journal.recover()
+        if not dry_run:
+            # Hosted threads deleted here (this run, or before: an outage, a user's erasure)
+            # are deleted at OpenAI too; what fails stays owed (django_chatkit.hosted.deleting).
+            owed = hosted_deleting.settle()
+            if owed.deleted or owed.already_gone or owed.pending:
+                self.say(owed.describe() + ".")
+            for failure in owed.failed:
+                self.stderr.write(f"Deleting at OpenAI failed: {failure}")
         held = held_skipped(policy)
         summary = "Dry run: would delete" if dry_run else "Purged"
         self.say(

@@ -14,10 +14,12 @@ import selectors
 import socket
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from . import chatkit_threads
 from .chat_api import ChatCompletionBuilder
 from .endpoints import Endpoint, JsonAnswer
 from .records import RecordedRequest
@@ -97,6 +99,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
+    def do_DELETE(self) -> None:
+        self._serve()
+
     # -- one request -------------------------------------------------------------------------
 
     def _serve(self) -> None:
@@ -107,14 +112,21 @@ class Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else {}
         except ValueError:
             body = None
-        path = urlsplit(self.path).path.rstrip("/")
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = self.fake._begin(self.command, path, headers, body)
         self.index = request.index
+        query = dict(parse_qsl(url.query))
+        if query:
+            self.fake._update(self.index, query=query)
+            request = replace(request, query=query)
         endpoint = self.fake._endpoint(self.command, path)
         try:
             if endpoint is not None:
                 self._answer_endpoint(endpoint, request)
+            elif chatkit_threads.serves(path):
+                self._send_json(*self.fake.chatkit_threads.answer(request))
             else:
                 self._answer(ROUTES.get(path) if self.command == "POST" else None, request, body)
         except (_ClientGone, ConnectionError):

@@ -23,6 +23,7 @@ class RecordedRequest:
         method, path: e.g. ``"POST"``, ``"/v1/responses"``.
         headers: request headers, names lowercased.
         json: the decoded JSON body (``{}`` when the body is not a JSON object).
+        query: the query string's parameters (the last value of a repeated one).
         first_delta_at: when the first delta (of text, tool arguments or reasoning) was written.
         started_at, finished_at: when the request arrived and when the fake was done with it
             (``None`` while it is still being answered).
@@ -44,6 +45,7 @@ class RecordedRequest:
     reply: Reply | None = field(default=None, repr=False)
     completed: bool = False
     disconnected: bool = False
+    query: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:

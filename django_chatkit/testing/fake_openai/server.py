@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from ._http import Handler, Server
 from .chatkit_sessions import ChatKitSessions
+from .chatkit_threads import HostedThreads
 from .endpoints import Endpoint
 from .records import RecordedRequest
 from .script import Reply
@@ -34,7 +35,7 @@ class FakeOpenAI:
 
     It serves ``POST /v1/responses`` and ``POST /v1/chat/completions``, streaming (SSE) or not,
     well enough for the real ``openai`` client and the ``openai-agents`` Runner, and ChatKit's
-    hosted-mode sessions (``chatkit_sessions``). Each request
+    hosted-mode sessions (``chatkit_sessions``) and threads (``chatkit_threads``). Each request
     takes the next queued :class:`Reply` (see ``Reply.when``), or ``default_reply``.
 
     Use it as a context manager, which starts a daemon server thread and stops it on exit::
@@ -78,6 +79,8 @@ class FakeOpenAI:
         self._first_index = 0  # index of _records[0]: reset() keeps indexes unique
         self._connections: dict[threading.Thread, socket.socket] = {}
         self._stopping = threading.Event()
+        self.chatkit_threads = HostedThreads()
+        """Hosted ChatKit threads (``/v1/chatkit/threads``): seed them, script faults."""
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
