@@ -287,7 +287,7 @@ def _check_numbers(value: dict[str, Any]) -> list[CheckMessage]:
 
 
 def _check_hosted_import(value: dict[str, Any]) -> list[CheckMessage]:
-    """The hosted import's settings (docs/hosted-import.md): a page size the API accepts, at
+    """The hosted import's settings (docs/hosted.md): a page size the API accepts, at
     least one attempt, and waits and bounds that are numbers of seconds >= 0."""
     problems: list[tuple[str, Any, str]] = []
     page = value.get("HOSTED_IMPORT_PAGE_SIZE", DEFAULTS["HOSTED_IMPORT_PAGE_SIZE"])

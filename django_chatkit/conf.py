@@ -159,7 +159,7 @@ DEFAULTS: dict[str, Any] = {
     "HOSTED_SESSIONS_PER_MINUTE": 10,
     # Milliseconds the bootstrap waits for that script before showing the "could not load" text.
     "LOAD_TIMEOUT_MS": 15000,
-    # Importing hosted conversations for review (docs/hosted-import.md): threads and items per
+    # Importing hosted conversations for review (docs/hosted.md): threads and items per
     # upstream request; attempts of one request answered 429 / 5xx (or not at all) and the
     # base of their exponential backoff in seconds (Retry-After wins when OpenAI sends it);
     # the longest wait accepted before giving up (a longer Retry-After ends the run, to be

@@ -100,7 +100,7 @@ class Thread(OwnedModel):
         verbose_name=_("taken over by"),
     )
 
-    # Hosted mode (docs/hosted-import.md). Imported threads are not served by this site's
+    # Hosted mode (docs/hosted.md). Imported threads are not served by this site's
     # protocol endpoint: their owner sees them in the hosted widget, from OpenAI.
     source = models.CharField(
         _("source"),

@@ -144,7 +144,7 @@ def _owners_threads(context: ChatKitContext, prefix: str = "") -> dict[str, Any]
     """Lookups selecting the threads this owner sees (``prefix`` e.g. ``"thread__"``): theirs,
     except those they deleted while on legal hold, which are kept for staff only and are, to
     their owner, missing; and hosted threads imported for review, which OpenAI serves to their
-    owner (docs/hosted-import.md): here they are missing too, so that nobody writes to a copy.
+    owner (docs/hosted.md): here they are missing too, so that nobody writes to a copy.
     All are columns of the thread row, so no query joins more for it."""
     return {
         **context.owner.filter(prefix),

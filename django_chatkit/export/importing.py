@@ -262,7 +262,7 @@ def _write(
     fields = record["thread"]
     hosted = fields.get("hosted")
     upstream: dict[str, Any] = {}
-    if hosted is not None:  # an imported hosted thread (docs/hosted-import.md)
+    if hosted is not None:  # an imported hosted thread (docs/hosted.md)
         upstream = {
             "source": models.ThreadSource.HOSTED,
             "upstream_cursor": hosted["upstream_cursor"],

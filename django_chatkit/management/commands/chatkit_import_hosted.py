@@ -1,6 +1,6 @@
 """Import hosted conversations (kept by OpenAI) into the admin for review.
 
-Run it from cron or as a periodic task (docs/hosted-import.md). Safe to interrupt and run
+Run it from cron or as a periodic task (docs/hosted.md). Safe to interrupt and run
 again: each thread is committed on its own, and a re-run fetches only what changed.
 """
 
