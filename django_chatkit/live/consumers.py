@@ -34,7 +34,7 @@ from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
 from django_chatkit.live import progress
 from django_chatkit.live.connections import ConnectionSlot, who
-from django_chatkit.live.groups import thread_group
+from django_chatkit.live.groups import STAFF_GROUP, thread_group
 
 logger = logging.getLogger("django_chatkit")
 
@@ -46,6 +46,8 @@ SUBSCRIBED = "subscribed"
 class CloseCode(enum.IntEnum):
     """Close codes of a refused socket (docs/live.md). The widget retries none but 4429."""
 
+    # The staff socket: not active staff with view_thread.
+    FORBIDDEN = 4403
     # No such thread, or not this visitor's (the same answer for both), or nobody signed in.
     NOT_FOUND = 4404
     # The visitor has LIVE_MAX_CONNECTIONS_PER_USER sockets open already.
@@ -201,3 +203,51 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json(
             {"event": progress.ENDED_EVENT, "thread_id": self.thread_id, "item_ids": item_ids}
         )
+
+
+class StaffNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """``ws/chatkit/staff/``: every thread's notices, for the admin's live list.
+
+    Accepted for active staff with ``view_thread`` only (4403 for anyone else, signed in or
+    not; 4503 without a channel layer; 4429 over the connection bound, counted as their thread
+    sockets are). Joins the staff group (``chatkit.staff``), says ``{"event": "subscribed"}``
+    and forwards each notice as the thread socket does: ids, never content (the page fetches
+    its rows through a permission-checked view). Reads nothing.
+    """
+
+    joined = False
+    slot: ConnectionSlot | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        if self.channel_layer is None:
+            logger.warning("ChatKit staff socket refused: no channel layer (CHANNEL_LAYERS).")
+            await self.close(code=CloseCode.UNAVAILABLE)
+            return
+        user = self.scope.get("user")
+        # has_perm reads the user's permissions from the database (once per user object).
+        if not await database_sync_to_async(_is_reviewer)(user):
+            await self.close(code=CloseCode.FORBIDDEN)
+            return
+        slot = ConnectionSlot(who(Owner(user_id=user.pk)))
+        if not await slot.acquire():
+            await self.close(code=CloseCode.TOO_MANY)
+            return
+        self.slot = slot
+        await self.channel_layer.group_add(STAFF_GROUP, self.channel_name)
+        self.joined = True
+        await self.send_json({"event": SUBSCRIBED})
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined and self.channel_layer is not None:
+            await self.channel_layer.group_discard(STAFF_GROUP, self.channel_name)
+            self.joined = False
+        if self.slot is not None:
+            await self.slot.release()
+            self.slot = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Ignored, as on the thread socket."""
+
+    async def chatkit_notice(self, message: dict[str, Any]) -> None:
+        await self.send_json({key: value for key, value in message.items() if key != "type"})
