@@ -26,12 +26,13 @@ from django_chatkit import models
 from django_chatkit.live import progress, routes
 from django_chatkit.live.progress import AnswerProgress, utf16_length, watch_group
 from django_chatkit.testing import ChatKitTestClient, RecordedRequest, Reply
-from tests.test_live import application, heard, layer, listen, session_cookie, user
+from tests import test_live
+from tests.test_live import application, heard, listen, session_cookie, user
 from tests.waiting import await_condition
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-__all__ = ["layer"]  # a fixture of test_live's, used here
+layer = test_live.layer  # test_live's fixture: the in-memory channel layer
 
 SETTINGS = {
     "SERVER": "django_chatkit.agent_server.AgentChatKitServer",
@@ -84,16 +85,19 @@ async def read_until_ended(communicator: WebsocketCommunicator) -> list[dict[str
             return received
 
 
-async def rest(communicator: WebsocketCommunicator) -> list[dict[str, Any]]:
-    """Everything still queued for ``communicator`` once the sends scheduled so far are done."""
-    from django_chatkit.live import notices
-
-    await notices.drain()
-    await asyncio.gather(*progress._sending, return_exceptions=True)
+async def until_added(communicator: WebsocketCommunicator, item_id: str) -> list[dict[str, Any]]:
+    """What ``communicator`` receives up to the notice that ``item_id`` was stored (published
+    after all of the answer's progress: were any sent to it, they would be among these)."""
     received = []
-    while not await communicator.receive_nothing(timeout=0.05):
-        received.append(await communicator.receive_json_from())
-    return received
+    while True:
+        message = await communicator.receive_json_from(timeout=10)
+        received.append(message)
+        if message == {
+            "event": "item.added",
+            "thread_id": message["thread_id"],
+            "item_id": item_id,
+        }:
+            return received
 
 
 def pieced_together(messages: list[dict[str, Any]], item_id: str) -> tuple[str, set[int]]:
@@ -178,8 +182,7 @@ async def test_staff_watching_see_the_answer_grow_and_nobody_else_does(layer, fa
     assert {"event": "item.added", "thread_id": thread_id, "item_id": answer.item_id} in received
 
     for other in (owner, widget):
-        events = {message["event"] for message in await rest(other)}
-        assert "item.added" in events
+        events = {message["event"] for message in await until_added(other, answer.item_id)}
         assert not events & {progress.PROGRESS_EVENT, progress.ENDED_EVENT}, events
         await other.disconnect()
     await watcher.disconnect()
@@ -193,8 +196,8 @@ async def test_staff_without_view_permission_get_no_text_of_their_own_thread(lay
     task = await turn(chat, fake, thread_id)
     reply = await asyncio.wait_for(task, 10)
     assert reply.answer == FULL
-    events = [message["event"] for message in await rest(own)]
-    assert "item.added" in events
+    answer = await stored_answer(thread_id)
+    events = [message["event"] for message in await until_added(own, answer.item_id)]
     assert progress.PROGRESS_EVENT not in events and progress.ENDED_EVENT not in events
     await own.disconnect()
 
