@@ -92,11 +92,7 @@ async def until_added(communicator: WebsocketCommunicator, item_id: str) -> list
     while True:
         message = await communicator.receive_json_from(timeout=10)
         received.append(message)
-        if message == {
-            "event": "item.added",
-            "thread_id": message["thread_id"],
-            "item_id": item_id,
-        }:
+        if message["event"] == "item.added" and message.get("item_id") == item_id:
             return received
 
 
