@@ -143,7 +143,9 @@ def test_the_page_costs_the_same_queries_however_many_threads() -> None:
     def add(count: int) -> None:
         for n in range(count):
             owner = get_user_model().objects.create_user(f"u{uuid.uuid4().hex[:8]}")
-            taken = {"taken_over_at": timezone.now(), "taken_over_by": mod} if n % 2 else {}
+            taken: dict[str, Any] = (
+                {"taken_over_at": timezone.now(), "taken_over_by": mod} if n % 2 else {}
+            )
             thread_id = thread(owner if n % 3 else None, title=f"t{n}", **taken)
             models.Run.objects.create(
                 thread_id=thread_id,
@@ -238,6 +240,7 @@ def people() -> dict[str, str | None]:
 
 
 async def test_the_staff_socket_admits_staff_with_view_thread_only(layer: Any) -> None:
+    assert CloseCode.FORBIDDEN.value == 4403  # as documented
     cookies = await sync_to_async(people)()
     for who in ("viewer", "root"):
         communicator = staff_socket(cookies[who])
@@ -245,7 +248,7 @@ async def test_the_staff_socket_admits_staff_with_view_thread_only(layer: Any) -
         await communicator.disconnect()
     for who in ("clerk", "dana", "inactive", "nobody"):
         communicator = staff_socket(cookies[who])
-        assert await close_code(communicator) == CloseCode.FORBIDDEN == 4403, who
+        assert await close_code(communicator) == CloseCode.FORBIDDEN, who
         await communicator.disconnect()
 
 
