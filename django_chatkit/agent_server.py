@@ -45,6 +45,7 @@ from django_chatkit.context import ChatKitContext
 from django_chatkit.converter import DjangoThreadItemConverter
 from django_chatkit.errors import SERVER_FAULT, StoredDataInvalid
 from django_chatkit.fake_ids import FakeIdRewriter, is_fake, store_type
+from django_chatkit.live.progress import AnswerProgress
 from django_chatkit.openai_client import get_openai_client
 from django_chatkit.runs import RunTracker, record_title_run
 from django_chatkit.serialization import item_text
@@ -81,6 +82,13 @@ def describe_upstream_error(exc: BaseException) -> tuple[str, str] | None:
     if isinstance(exc, agents.exceptions.ModelBehaviorError | agents.exceptions.MaxTurnsExceeded):
         return "model_error", "The assistant could not finish its answer."
     return None
+
+
+def _known_id(ids: FakeIdRewriter, model_item_id: str) -> str | None:
+    """The ChatKit id of the item the model writes as ``model_item_id``; None while it has
+    none (a placeholder id before its item was added)."""
+    item_id = ids.resolve(model_item_id)
+    return None if is_fake(item_id) else item_id
 
 
 class AgentChatKitServer(DjangoChatKitServer):
@@ -138,10 +146,16 @@ class AgentChatKitServer(DjangoChatKitServer):
             lambda item: self.store.generate_item_id(store_type(item), thread, context)
         )
         title_task = self.start_title(thread, input_user_message, model_name(agent), context)
-        answered = stopped = False
+        answered = stopped = still_publishing = False
+        # Staff watching the thread's transcript see the answer grow: published from the text
+        # the tracker keeps anyway, only once the stop watch hears that someone watches
+        # (django_chatkit.live.progress). Nothing is added to the loop below.
+        progress = AnswerProgress(
+            thread.id, lambda: tracker.unfinished_text, lambda model_id: _known_id(ids, model_id)
+        )
         # A moderator's stop (django_chatkit.stops) cancels the model's run: its stream then
         # ends early, as if complete, and the partial answer is stored below.
-        watch = StopWatch(thread.id, lambda: tracker.run_pk, result.cancel)
+        watch = StopWatch(thread.id, lambda: tracker.run_pk, result.cancel, progress)
         watch.start()
         try:
             async for streamed in stream_agent_response(agent_context, result):
@@ -154,6 +168,8 @@ class AgentChatKitServer(DjangoChatKitServer):
             watch.close()
             if stopped:
                 await tracker.stopped()
+                # Its partial answer is stored below: watchers are told the end after that.
+                still_publishing = True
             else:
                 answered = True
         except asyncio.CancelledError:
@@ -180,6 +196,8 @@ class AgentChatKitServer(DjangoChatKitServer):
             raise CustomStreamError(message, allow_retry=True) from exc
         finally:
             watch.close()
+            if not still_publishing:
+                progress.close()
             if not answered and title_task is not None:
                 # However the turn ended without its answer, nobody will wait for the title:
                 # left running, it would call the model and write its Run after the turn.
@@ -190,8 +208,12 @@ class AgentChatKitServer(DjangoChatKitServer):
                 await tracker.abandoned("interrupted", "The turn ended during the model call.")
 
         if stopped:
-            for event in await self.stopped_answer(thread, tracker, started_items, ids, context):
-                yield event
+            try:
+                stopping = await self.stopped_answer(thread, tracker, started_items, ids, context)
+                for event in stopping:
+                    yield event  # the SDK stores it before asking for the next
+            finally:
+                progress.close()
             if title_task is not None and input_user_message is not None:
                 # The title call was cancelled with the answer: the message, cut short, is one.
                 cut = truncate_title(item_text(input_user_message))

@@ -1,4 +1,5 @@
-"""``websocket_urlpatterns``: the live websocket, for the site's ``asgi.py`` (docs/live.md)::
+"""``websocket_urlpatterns``: the live websockets (a thread's, and staff's), for the site's
+``asgi.py`` (docs/live.md)::
 
     from channels.auth import AuthMiddlewareStack
     from channels.routing import ProtocolTypeRouter, URLRouter
@@ -23,13 +24,18 @@ from __future__ import annotations
 from django.urls import path
 
 from django_chatkit.live import routes
-from django_chatkit.live.consumers import ThreadNoticesConsumer
+from django_chatkit.live.consumers import StaffNoticesConsumer, ThreadNoticesConsumer
 
 websocket_urlpatterns = [
     path(
         routes.THREAD_PATH.removeprefix("/") + "<str:thread_id>/",
         ThreadNoticesConsumer.as_asgi(),
         name="chatkit_live_thread",
+    ),
+    path(
+        routes.STAFF_PATH.removeprefix("/"),
+        StaffNoticesConsumer.as_asgi(),
+        name="chatkit_live_staff",
     ),
 ]
 

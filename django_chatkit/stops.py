@@ -36,6 +36,7 @@ from django_chatkit.db import close_dropped_connections, release_connections
 from django_chatkit.live.groups import THREAD_PREFIX, thread_group
 from django_chatkit.live.layer import live_enabled
 from django_chatkit.live.notices import SEND_TIMEOUT_SECONDS, send_soon
+from django_chatkit.live.progress import WATCHING_TYPE, AnswerProgress
 
 logger = logging.getLogger("django_chatkit")
 
@@ -188,16 +189,24 @@ class StopWatch:
     """For the length of one turn, calls ``on_stop`` once when a moderator stops it.
 
     ``async with StopWatch(thread_id, run_pk, on_stop) as watch:`` ... ``watch.stopped``.
+
+    ``progress``: the turn's answer publisher (django_chatkit.live.progress), told through the
+    stop group's listener when staff watch the thread.
     """
 
     def __init__(
-        self, thread_id: str, run_pk: Callable[[], int | None], on_stop: Callable[[], None]
+        self,
+        thread_id: str,
+        run_pk: Callable[[], int | None],
+        on_stop: Callable[[], None],
+        progress: AnswerProgress | None = None,
     ) -> None:
         self.thread_id = thread_id
         # The run of the model call under way, whose flag is read (None between calls): an
         # older run left "running" by a dead worker must not stop this turn.
         self.run_pk = run_pk
         self.on_stop = on_stop
+        self.progress = progress
         self.stopped = False
         self.loop = asyncio.get_running_loop()
         self.wake = asyncio.Event()
@@ -243,7 +252,8 @@ class StopWatch:
         self.on_stop()
 
     async def _listen(self) -> None:
-        """Wake the watch when the thread's stop group hears of a stop (another worker's)."""
+        """Wake the watch when the thread's stop group hears of a stop (another worker's); tell
+        the progress publisher when staff watch."""
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
@@ -254,11 +264,16 @@ class StopWatch:
         try:
             channel = await layer.new_channel("chatkit.stop.")
             await layer.group_add(group, channel)
+            if self.progress is not None:
+                self.progress.listening(layer)
             while True:
                 message = await layer.receive(channel)
-                if message.get("type") == MESSAGE_TYPE:
+                kind = message.get("type")
+                if kind == MESSAGE_TYPE:
                     self.wake.set()
                     return
+                if kind == WATCHING_TYPE and self.progress is not None:
+                    self.progress.watched()
         except asyncio.CancelledError:
             raise
         except Exception:

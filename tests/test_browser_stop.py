@@ -1,8 +1,10 @@
 """The admin transcript page's stop button in headless Chromium (issue #15).
 
 While an answer streams (a slow scripted reply from the fake OpenAI server), the transcript page
-offers "Stop the answer"; clicking it ends the user's stream within a second, the partial answer
-stored and the run cancelled by the moderator who clicked; the page it lands on offers no button.
+shows its text growing (django_chatkit/live/progress.py) and offers "Stop the answer"; clicking
+it ends the user's stream within a second, the partial answer stored and the run cancelled by
+the moderator who clicked; the page it lands on offers no button. A page open before a turn
+starts sees its answer grow too, then replaced by the stored answer.
 
 The test is synchronous (Playwright's sync API): the user's stream is read by a thread, as in
 tests/test_live_multiprocess.py, and the database is read once the browser is closed.
@@ -40,6 +42,12 @@ WORDS = [f"w{i} " for i in range(400)]
 FULL = "".join(WORDS)
 STOP_WITHIN_SECONDS = 1.0
 STOP_BUTTON = "form.chatkit-stop-form input[name=stop]"
+GROWING = "li.ck-provisional .ck-streaming-text"
+# Resolves once the growing answer shows more than ``n`` characters.
+LONGER_THAN = """n => {
+  const shown = document.querySelector('li.ck-provisional .ck-streaming-text');
+  return shown !== null && shown.textContent.length > n;
+}"""
 
 
 @pytest.fixture
@@ -134,6 +142,18 @@ def test_the_stop_button_ends_the_users_stream_and_goes_away(
             button.wait_for(state="visible", timeout=10_000)
             assert button.get_attribute("value") == "Stop the answer"
 
+            # The answer grows on the page while it streams: two lengths at least, each what
+            # the model said so far, under the id the stored answer will have.
+            growing = page.locator(GROWING)
+            growing.wait_for(state="visible", timeout=10_000)
+            seen = [growing.text_content() or ""]
+            page.wait_for_function(LONGER_THAN, arg=len(seen[0]), timeout=10_000)
+            seen.append(growing.text_content() or "")
+            assert stream.ended_at is None  # still streaming
+            assert len({len(text) for text in seen}) >= 2, seen
+            assert all(text and FULL.startswith(text) for text in seen), seen
+            shown_id = page.locator("li.ck-provisional").get_attribute("id")
+
             with page.expect_navigation():  # the form posts, then lands on the transcript
                 clicked = time.monotonic()
                 button.click()
@@ -156,6 +176,8 @@ def test_the_stop_button_ends_the_users_stream_and_goes_away(
             ]
             partial = answer["content"][0]["text"]
             assert partial and FULL.startswith(partial) and partial != FULL
+            assert shown_id == answer["id"]
+            assert len(seen[-1]) <= len(partial)
 
             # The page the form landed on: the stop confirmed, no button left.
             assert "The answer in progress was stopped." in page.inner_text("body")
@@ -170,3 +192,62 @@ def test_the_stop_button_ends_the_users_stream_and_goes_away(
     assert row.text == partial
     run = models.Run.objects.filter(thread_id=thread_id, kind="answer").latest("id")
     assert (run.status, run.error_code, run.stopped_by_id) == ("cancelled", "stopped", moderator.pk)
+
+
+def test_an_answer_grows_on_an_open_transcript_then_is_replaced_by_the_stored_one(
+    site: Sites, dana: Any, moderator: Any
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server: LiveServer = site.a
+    thread_id = new_thread(site, dana)
+    transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
+    words = WORDS[:60]  # 3 s
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page()
+            serve_static(page)
+            page.goto(f"{server.url}/admin/login/?next={transcript}")
+            page.fill("input[name=username]", "mod")
+            page.fill("input[name=password]", "mod-pw")
+            with page.expect_navigation():
+                page.click("input[type=submit]")
+            page.wait_for_selector("#ck-takeover[data-live-subscribed]", timeout=10_000)
+
+            # The page was open before the turn: the turn finds its watcher (it asks).
+            site.fake.queue(Reply(tokens=words, token_delay=0.05))
+            body = request_body(
+                "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
+            )
+            stream, reader = stream_in_background(server, dana, body)
+            growing = page.locator(GROWING)
+            growing.wait_for(state="visible", timeout=10_000)
+            first = growing.text_content() or ""
+            page.wait_for_function(LONGER_THAN, arg=len(first), timeout=10_000)
+            assert stream.ended_at is None
+            shown_id = page.locator("li.ck-provisional").get_attribute("id")
+
+            reader.join(15)
+            assert stream.ended_at is not None, server.describe()
+            [answer] = [
+                e["item"]
+                for e in stream.events
+                if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
+            ]
+            assert answer["id"] == shown_id
+            # The stored answer takes the growing text's place: same entry, rendered, final.
+            page.wait_for_function(
+                "id => { const e = document.getElementById(id);"
+                " return e !== null && !e.classList.contains('ck-provisional'); }",
+                arg=shown_id,
+                timeout=10_000,
+            )
+            assert page.locator("li.ck-provisional").count() == 0
+            stored = page.locator(f"li[id='{shown_id}'] .ck-markdown").inner_text()
+            assert stored.strip() == "".join(words).strip()
+            assert page.locator(f"li[id='{shown_id}']").count() == 1
+        finally:
+            browser.close()

@@ -141,10 +141,14 @@ def moderator(transactional_db: None) -> Any:
 class Socket:
     """A thread's websocket on a server, read by a thread of its own, each message timed."""
 
-    def __init__(self, server: LiveServer, user: Any, thread_id: str) -> None:
+    def __init__(
+        self, server: LiveServer, user: Any, thread_id: str, *, watch: bool = False
+    ) -> None:
         with live_client(server.url, user) as http:
             session = http.cookies["sessionid"]
         url = server.url.replace("http://", "ws://") + f"/ws/chatkit/threads/{thread_id}/"
+        if watch:  # as the admin transcript page asks (django_chatkit/live/progress.py)
+            url += "?watch=1"
         self.socket = websockets_sync.connect(
             url,
             additional_headers={"Cookie": f"sessionid={session}", "Origin": server.url},
@@ -172,8 +176,10 @@ class Socket:
 
 
 @contextmanager
-def socket(server: LiveServer, user: Any, thread_id: str) -> Iterator[Socket]:
-    opened = Socket(server, user, thread_id)
+def socket(
+    server: LiveServer, user: Any, thread_id: str, *, watch: bool = False
+) -> Iterator[Socket]:
+    opened = Socket(server, user, thread_id, watch=watch)
     try:
         yield opened
     finally:
@@ -330,6 +336,45 @@ def test_a_stop_clicked_through_one_process_ends_a_stream_on_the_other(
         )
         # A's socket heard the partial answer stored on B.
         wait_for(lambda: answer["id"] in {e["item_id"] for _, e in ws.events("item.added")})
+
+
+def test_staff_watching_through_one_process_see_an_answer_streamed_on_the_other_grow(
+    sites: Sites, carol: Any, moderator: Any
+) -> None:
+    """Answers grow on the transcript across processes: B publishes what the model says to the
+    thread's watch group on the shared layer, A's staff socket (which asked) forwards it; the
+    owner's socket on A gets none of it."""
+    thread_id = new_thread(sites, carol)
+    words = WORDS[:40]  # 2 s
+    sites.fake.queue(Reply(tokens=words, token_delay=0.05))
+    body = request_body("threads.add_user_message", thread_id=thread_id, input=user_input("Count"))
+    with (
+        socket(sites.a, moderator, thread_id, watch=True) as staff,
+        socket(sites.a, carol, thread_id, watch=True) as owner,
+    ):
+        stream, reader = stream_in_background(sites.b, carol, body)
+        reader.join(15)
+        assert stream.ended_at is not None, sites.b.describe()
+        [answer] = [
+            e["item"]
+            for e in stream.events
+            if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
+        ]
+        wait_for(
+            lambda: staff.events("answer.ended"),
+            describe=lambda: f"{staff.received}\n{sites.a.describe()}\n{sites.b.describe()}",
+        )
+        grown = [event for _, event in staff.events("answer.progress")]
+        text, lengths = "", set()
+        for event in grown:
+            assert event["item_id"] == answer["id"] and event["offset"] <= len(text), event
+            text = text[: event["offset"]] + event["delta"]
+            lengths.add(len(text))
+        assert len(lengths) >= 2 and FULL.startswith(text) and text, grown
+        assert staff.events("answer.ended")[0][1]["item_ids"] == [answer["id"]]
+        wait_for(lambda: answer["id"] in {e["item_id"] for _, e in owner.events("item.added")})
+        for _, event in owner.received:
+            assert set(event) <= {"event", "thread_id", "item_id"}, event
 
 
 def test_without_a_shared_layer_a_stop_still_reaches_the_other_process_within_a_second(

@@ -10,14 +10,22 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin import columns, filters, hosted, stopping, takeover, transcript
+from django_chatkit.admin import (
+    columns,
+    filters,
+    hosted,
+    live_list,
+    stopping,
+    takeover,
+    transcript,
+)
 from django_chatkit.admin.common import ThreadModelForm, owner_label
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.links import may_view
@@ -78,6 +86,9 @@ class ThreadAdmin(ThreadModerationAdmin):
     # The total below the list would be a second COUNT(*) over the whole table.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    # The default template, plus a link to the live list (admin/live_list.py).
+    change_list_template = "admin/django_chatkit/thread/change_list.html"
 
     class Media:
         css = {"all": ("django_chatkit/admin/threads.css",)}
@@ -209,9 +220,22 @@ class ThreadAdmin(ThreadModerationAdmin):
 
     def get_urls(self) -> list[URLPattern]:
         # Ahead of the admin's own URLs, whose catch-all would take the transcript's pages.
-        # The transcript page with the takeover panel and live updates (admin/takeover.py).
-        # The stop button's view (admin/stopping.py).
-        return [*takeover.admin_urls(self), *stopping.admin_urls(self), *super().get_urls()]
+        # The live list (admin/live_list.py). The transcript page with the takeover panel and
+        # live updates (admin/takeover.py). The stop button's view (admin/stopping.py).
+        return [
+            *live_list.admin_urls(self),
+            *takeover.admin_urls(self),
+            *stopping.admin_urls(self),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        link = live_list.changelist_link(self, request)
+        return super().changelist_view(
+            request, {**(extra_context or {}), "chatkit_live_link": link}
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

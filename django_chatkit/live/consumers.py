@@ -9,14 +9,22 @@ tells nobody which thread ids exist.
 
 Once accepted, the socket joins the thread's group, says ``{"event": "subscribed", "thread_id":
 ...}``, and forwards each notice to the browser as ``{"event": ..., "thread_id": ...,
-"item_id": ...}``. It sends nothing else and reads nothing: what the browser sends is ignored.
+"item_id": ...}``. It reads nothing: what the browser sends is ignored.
+
+A staff socket opened with ``?watch=1`` (the admin transcript page's) also joins the thread's
+staff-only watch group and forwards the text of answers as they stream (``answer.progress``,
+``answer.ended``: django_chatkit.live.progress). Only staff with ``view_thread`` get there; the
+owner's socket never joins that group, whatever it asks.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -24,8 +32,9 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django_chatkit import models
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
+from django_chatkit.live import progress
 from django_chatkit.live.connections import ConnectionSlot, who
-from django_chatkit.live.groups import thread_group
+from django_chatkit.live.groups import STAFF_GROUP, thread_group
 
 logger = logging.getLogger("django_chatkit")
 
@@ -37,6 +46,8 @@ SUBSCRIBED = "subscribed"
 class CloseCode(enum.IntEnum):
     """Close codes of a refused socket (docs/live.md). The widget retries none but 4429."""
 
+    # The staff socket: not active staff with view_thread.
+    FORBIDDEN = 4403
     # No such thread, or not this visitor's (the same answer for both), or nobody signed in.
     NOT_FOUND = 4404
     # The visitor has LIVE_MAX_CONNECTIONS_PER_USER sockets open already.
@@ -60,14 +71,24 @@ def _is_reviewer(user: Any) -> bool:
     )
 
 
-def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCode | None]:
-    """(who the socket is counted against, None) when it may watch the thread, else
-    (None, the close code). One query of its own (the thread), after those reading the session,
-    the user and, for staff, their permissions."""
+@dataclass(frozen=True)
+class Admission:
+    """Who the socket is counted against and whether they review threads; or why not."""
+
+    subject: str | None = None
+    reviewer: bool = False
+    refusal: CloseCode | None = None
+
+
+def _admit(thread_id: str, user: Any, session: Any) -> Admission:
+    """Who may follow the thread (its owner, a reviewer), else the close code. One query of its
+    own (the thread), after those reading the session, the user and, for staff, their
+    permissions."""
     reviewer = _is_reviewer(user)
     owner = _owner(user, session)
+    refused = Admission(refusal=CloseCode.NOT_FOUND)
     if owner is None and not reviewer:
-        return None, CloseCode.NOT_FOUND
+        return refused
     row = next(
         iter(
             models.Thread.objects.filter(id=thread_id)
@@ -77,18 +98,25 @@ def _admit(thread_id: str, user: Any, session: Any) -> tuple[str | None, CloseCo
         None,
     )
     if row is None:
-        return None, CloseCode.NOT_FOUND
+        return refused
     if owner is None:  # unreachable: a reviewer is signed in
-        return None, CloseCode.NOT_FOUND
+        return refused
     if reviewer or (row["deleted_by_owner_at"] is None and owner.owns(dict(row))):
-        return who(owner), None
-    return None, CloseCode.NOT_FOUND
+        return Admission(subject=who(owner), reviewer=reviewer)
+    return refused
+
+
+def _asks_to_watch(scope: Mapping[str, Any]) -> bool:
+    query = parse_qs(bytes(scope.get("query_string") or b"").decode("latin-1"))
+    return query.get("watch") == ["1"]
 
 
 class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Forwards a thread's notices to its owner's or a reviewer's browser."""
 
     group: str | None = None
+    watching: str | None = None  # the thread's watch group, for reviewers who asked
+    thread_id: str = ""
     slot: ConnectionSlot | None = None
 
     async def connect(self) -> None:
@@ -99,20 +127,28 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         thread_id = str(self.scope["url_route"]["kwargs"]["thread_id"])
         # Channels' wrapper closes stale connections around the call, as Django does per request.
-        admitted = await database_sync_to_async(_admit)(
-            thread_id, self.scope.get("user"), self.scope.get("session")
+        admitted = cast(
+            Admission,
+            await database_sync_to_async(_admit)(
+                thread_id, self.scope.get("user"), self.scope.get("session")
+            ),
         )
-        subject, refusal = cast(tuple[str | None, CloseCode | None], admitted)
-        if subject is None:
-            await self.close(code=refusal or CloseCode.NOT_FOUND)
+        if admitted.subject is None:
+            await self.close(code=admitted.refusal or CloseCode.NOT_FOUND)
             return
-        slot = ConnectionSlot(subject)
+        slot = ConnectionSlot(admitted.subject)
         if not await slot.acquire():
             await self.close(code=CloseCode.TOO_MANY)
             return
         self.slot = slot
+        self.thread_id = thread_id
         self.group = thread_group(thread_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        if admitted.reviewer and _asks_to_watch(self.scope):
+            self.watching = progress.watch_group(thread_id)
+            await self.channel_layer.group_add(self.watching, self.channel_name)
+            # An answer streaming already starts publishing (the next ones ask: watch_started).
+            await progress.announce_watching(self.channel_layer, thread_id)
         # Tells the browser that notices flow from now on (it catches up on what it missed
         # while it was not subscribed, and resets its reconnection delay).
         await self.send_json({"event": SUBSCRIBED, "thread_id": thread_id})
@@ -121,6 +157,9 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if self.group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
+        if self.watching is not None and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.watching, self.channel_name)
+            self.watching = None
         if self.slot is not None:
             await self.slot.release()
             self.slot = None
@@ -132,4 +171,83 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def chatkit_notice(self, message: dict[str, Any]) -> None:
         """A notice from the group: Channels hands a message of type ``chatkit.notice``
         (notices.MESSAGE_TYPE) to this method. Sent on without its type."""
+        await self.send_json({key: value for key, value in message.items() if key != "type"})
+
+    # The watch group's messages (reviewers who asked only: nobody else joins it).
+
+    async def chatkit_watch_started(self, message: dict[str, Any]) -> None:
+        """An answer of the thread starts streaming: say that this socket watches it."""
+        if self.watching is not None:
+            await progress.announce_watching(self.channel_layer, self.thread_id)
+
+    async def chatkit_progress(self, message: dict[str, Any]) -> None:
+        """Text added to a streaming answer: ``{"event": "answer.progress", "thread_id",
+        "item_id", "offset", "delta"}`` (offset in UTF-16 code units)."""
+        if self.watching is None:
+            return
+        await self.send_json(
+            {
+                "event": progress.PROGRESS_EVENT,
+                "thread_id": self.thread_id,
+                "item_id": str(message.get("item_id", "")),
+                "offset": int(message.get("offset", 0)),
+                "delta": str(message.get("delta", "")),
+            }
+        )
+
+    async def chatkit_progress_ended(self, message: dict[str, Any]) -> None:
+        """The turn ended: ``{"event": "answer.ended", "thread_id", "item_ids"}``."""
+        if self.watching is None:
+            return
+        item_ids = [str(item_id) for item_id in message.get("item_ids", [])]
+        await self.send_json(
+            {"event": progress.ENDED_EVENT, "thread_id": self.thread_id, "item_ids": item_ids}
+        )
+
+
+class StaffNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """``ws/chatkit/staff/``: every thread's notices, for the admin's live list.
+
+    Accepted for active staff with ``view_thread`` only (4403 for anyone else, signed in or
+    not; 4503 without a channel layer; 4429 over the connection bound, counted as their thread
+    sockets are). Joins the staff group (``chatkit.staff``), says ``{"event": "subscribed"}``
+    and forwards each notice as the thread socket does: ids, never content (the page fetches
+    its rows through a permission-checked view). Reads nothing.
+    """
+
+    joined = False
+    slot: ConnectionSlot | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        if self.channel_layer is None:
+            logger.warning("ChatKit staff socket refused: no channel layer (CHANNEL_LAYERS).")
+            await self.close(code=CloseCode.UNAVAILABLE)
+            return
+        user = self.scope.get("user")
+        # has_perm reads the user's permissions from the database (once per user object).
+        if not await database_sync_to_async(_is_reviewer)(user):
+            await self.close(code=CloseCode.FORBIDDEN)
+            return
+        slot = ConnectionSlot(who(Owner(user_id=user.pk)))
+        if not await slot.acquire():
+            await self.close(code=CloseCode.TOO_MANY)
+            return
+        self.slot = slot
+        await self.channel_layer.group_add(STAFF_GROUP, self.channel_name)
+        self.joined = True
+        await self.send_json({"event": SUBSCRIBED})
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined and self.channel_layer is not None:
+            await self.channel_layer.group_discard(STAFF_GROUP, self.channel_name)
+            self.joined = False
+        if self.slot is not None:
+            await self.slot.release()
+            self.slot = None
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Ignored, as on the thread socket."""
+
+    async def chatkit_notice(self, message: dict[str, Any]) -> None:
         await self.send_json({key: value for key, value in message.items() if key != "type"})

@@ -17,6 +17,8 @@ from django_chatkit.live.layer import live_enabled
 
 # The socket of thread T is THREAD_PATH + T + "/", from the site's root.
 THREAD_PATH: Final = "/ws/chatkit/threads/"
+# Every thread's notices, for staff (the admin's live list).
+STAFF_PATH: Final = "/ws/chatkit/staff/"
 
 logger = logging.getLogger("django_chatkit")
 
@@ -39,3 +41,10 @@ def live_path() -> str | None:
     if not (_served and live_enabled()):
         return None
     return get_script_prefix().rstrip("/") + THREAD_PATH
+
+
+def staff_live_path() -> str | None:
+    """The staff socket's path, for the admin's live list; None when there is no socket."""
+    if not (_served and live_enabled()):
+        return None
+    return get_script_prefix().rstrip("/") + STAFF_PATH
