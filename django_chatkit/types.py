@@ -186,3 +186,10 @@ class ChatKitConfig(TypedDict, total=False):
     LOAD_TIMEOUT_MS: int
     HOSTED_WORKFLOWS: Sequence[str] | Mapping[str, HostedWorkflowConfig]
     HOSTED_SESSIONS_PER_MINUTE: int | None
+    # Importing hosted conversations for review (docs/hosted.md).
+    HOSTED_IMPORT_PAGE_SIZE: int
+    HOSTED_IMPORT_MAX_ATTEMPTS: int
+    HOSTED_IMPORT_BACKOFF: float
+    HOSTED_IMPORT_MAX_WAIT: float
+    HOSTED_IMPORT_ADMIN_SECONDS: float
+    HOSTED_IMPORT_ACTIVE_WINDOW: float
