@@ -16,7 +16,10 @@ class DjangoChatKitConfig(AppConfig):
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
         from django_chatkit.erasure import journal_files_of_user, keep_held_threads
         from django_chatkit.hosted.deleting import journal_hosted_thread
-        from django_chatkit.live import layer  # noqa: F401  (forgets the layer check on override)
+        from django_chatkit.live import (
+            layer,  # noqa: F401  (forgets the layer check on override)
+            signout,  # noqa: F401  (signing out closes sockets)
+        )
 
         # A user's deletion keeps their threads on legal hold (django_chatkit.erasure); the
         # receivers run in this order, inside the deletion's transaction.
