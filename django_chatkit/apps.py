@@ -15,8 +15,13 @@ class DjangoChatKitConfig(AppConfig):
         from django_chatkit import checks, loading  # noqa: F401  (registers checks and receivers)
         from django_chatkit.attachments import lifecycle  # noqa: F401  (files follow their rows)
         from django_chatkit.erasure import journal_files_of_user, keep_held_threads
+        from django_chatkit.hosted import signout as hosted_signout  # noqa: F401  (see below)
         from django_chatkit.hosted.deleting import journal_hosted_thread
         from django_chatkit.live import layer  # noqa: F401  (forgets the layer check on override)
+        from django_chatkit.live import signout as live_signout  # noqa: F401  (see below)
+
+        # Signing out closes that browser session's sockets (live_signout) and cancels the
+        # hosted sessions it minted (hosted_signout): receivers of user_logged_out.
 
         # A user's deletion keeps their threads on legal hold (django_chatkit.erasure); the
         # receivers run in this order, inside the deletion's transaction.

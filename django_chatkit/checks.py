@@ -13,7 +13,7 @@ import importlib.metadata
 import importlib.util
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib.machinery import PathFinder
 from typing import Any
 
@@ -305,13 +305,39 @@ def _check_hosted_import(value: dict[str, Any]) -> list[CheckMessage]:
         number = value.get(key, DEFAULTS[key])
         if not isinstance(number, int | float) or isinstance(number, bool) or not number >= 0:
             problems.append((key, number, "a number of seconds >= 0"))
-    return [
+    messages: list[CheckMessage] = [
         Error(
             f"CHATKIT[{key!r}] must be {expected}, not {number!r}.",
             hint="See the hosted import's settings in docs/settings.md.",
             id="chatkit.E018",
         )
         for key, number, expected in problems
+    ]
+    if not any(key == "HOSTED_IMPORT_ACTIVE_WINDOW" for key, _, _ in problems):
+        window = value.get("HOSTED_IMPORT_ACTIVE_WINDOW", DEFAULTS["HOSTED_IMPORT_ACTIVE_WINDOW"])
+        messages.extend(_outlived_windows(value, window))
+    return messages
+
+
+def _outlived_windows(value: dict[str, Any], window: float) -> list[CheckMessage]:
+    """chatkit.W011: a workflow's secrets live longer than the import's active window, so a
+    user can still chat after the import stopped visiting them (their last threads' changes
+    would never be imported without --all)."""
+    workflows = value.get("HOSTED_WORKFLOWS", DEFAULTS["HOSTED_WORKFLOWS"])
+    if not isinstance(workflows, Mapping):
+        return []
+    return [
+        Warning(
+            f"The client secrets of hosted workflow {workflow_id!r} live {seconds} seconds "
+            f"(expires_after), longer than CHATKIT['HOSTED_IMPORT_ACTIVE_WINDOW'] ({window:g} "
+            "seconds): chatkit_import_hosted may stop visiting a user while they still chat.",
+            hint="Make HOSTED_IMPORT_ACTIVE_WINDOW at least the longest expires_after.",
+            id="chatkit.W011",
+        )
+        for workflow_id, options in workflows.items()
+        if isinstance(options, Mapping)
+        and _is_int(seconds := options.get("expires_after"))
+        and seconds > window
     ]
 
 

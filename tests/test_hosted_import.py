@@ -487,6 +487,19 @@ def test_e018_accepts_the_defaults_and_zero_waits():
         assert [m.id for m in check_settings(None)] == []
 
 
+def test_w011_secrets_that_outlive_the_active_window():
+    from django_chatkit.checks import check_settings
+
+    workflows = {"wf_short": {"expires_after": 600}, "wf_long": {"expires_after": 7200}}
+    with override_settings(CHATKIT={**SETTINGS, "HOSTED_WORKFLOWS": workflows}):
+        messages = [m for m in check_settings(None) if m.id != "chatkit.W009"]  # no API key
+    assert [m.id for m in messages] == ["chatkit.W011"]
+    assert "'wf_long'" in messages[0].msg and "7200" in messages[0].msg
+    long_window = {"HOSTED_WORKFLOWS": workflows, "HOSTED_IMPORT_ACTIVE_WINDOW": 7200}
+    with override_settings(CHATKIT={**SETTINGS, **long_window}):
+        assert "chatkit.W011" not in [m.id for m in check_settings(None)]
+
+
 def test_hosted_threads_export_and_import_back_as_hosted(fake, alice, tmp_path):
     seeded = seed_users(fake, alice, threads=1)
     run("--all")

@@ -39,10 +39,12 @@ MAX_RETRY_AFTER = 60
 
 @dataclass(frozen=True)
 class ClientSecret:
-    """What the session endpoint answers: the secret and when it expires (Unix seconds)."""
+    """What the session endpoint answers: the secret and when it expires (Unix seconds); and
+    the session's id, which stays on the server (signing out cancels it: .signout)."""
 
     client_secret: str
     expires_at: int
+    session_id: str
 
 
 class WorkflowNotAllowed(RequestRejected):
@@ -86,7 +88,9 @@ async def mint_client_secret(context: ChatKitContext, workflow_id: str) -> Clien
     session = await _create_session(user, workflow.id, workflow.session_arguments())
     if new_owner:
         await sync_to_async(upstream_user)(context.owner, minting=True)
-    return ClientSecret(client_secret=session.client_secret, expires_at=session.expires_at)
+    return ClientSecret(
+        client_secret=session.client_secret, expires_at=session.expires_at, session_id=session.id
+    )
 
 
 async def _create_session(user: str, workflow_id: str, arguments: dict[str, Any]) -> ChatSession:

@@ -24,6 +24,7 @@ from django_chatkit.context import OWNER_KEY_HEADER, context_from_request, remem
 from django_chatkit.csrf import csrf_failure_reason
 from django_chatkit.errors import RequestRejected, error_response, rejection_response
 from django_chatkit.hosted.sessions import mint_client_secret
+from django_chatkit.hosted.signout import remember_session
 from django_chatkit.unavailable import answer_503_when_database_down
 
 # {"workflow": "wf_..."} and room to spare: anything larger is not from the bootstrap.
@@ -93,6 +94,7 @@ class HostedSessionView(View):
         except RequestRejected as exc:
             return rejection_response(exc, streaming=False)
         await remember_anonymous_owner(context)
+        await remember_session(request.session, secret.session_id, secret.expires_at)
         return JsonResponse(
             {"client_secret": secret.client_secret, "expires_at": secret.expires_at},
             headers={

@@ -35,6 +35,7 @@ from django_chatkit.context import ANONYMOUS_SESSION_KEY, Owner
 from django_chatkit.live import progress
 from django_chatkit.live.connections import ConnectionSlot, who
 from django_chatkit.live.groups import STAFF_GROUP, thread_group
+from django_chatkit.live.signout import session_group, session_key_of
 
 logger = logging.getLogger("django_chatkit")
 
@@ -46,6 +47,8 @@ SUBSCRIBED = "subscribed"
 class CloseCode(enum.IntEnum):
     """Close codes of a refused socket (docs/live.md). The widget retries none but 4429."""
 
+    # Not a refusal: the session that opened the socket signed out (django_chatkit.live.signout).
+    SIGNED_OUT = 4401
     # The staff socket: not active staff with view_thread.
     FORBIDDEN = 4403
     # No such thread, or not this visitor's (the same answer for both), or nobody signed in.
@@ -111,7 +114,28 @@ def _asks_to_watch(scope: Mapping[str, Any]) -> bool:
     return query.get("watch") == ["1"]
 
 
-class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class SessionBoundConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """A socket that closes when the browser session that opened it signs out (4401)."""
+
+    session_group: str | None = None
+
+    async def join_session_group(self) -> None:
+        key = session_key_of(self.scope)
+        if key is not None and self.channel_layer is not None:
+            self.session_group = session_group(key)
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
+
+    async def leave_session_group(self) -> None:
+        if self.session_group is not None and self.channel_layer is not None:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+            self.session_group = None
+
+    async def chatkit_signed_out(self, message: dict[str, Any]) -> None:
+        """Channels hands ``chatkit.signed_out`` (live.signout.MESSAGE_TYPE) here."""
+        await self.close(code=CloseCode.SIGNED_OUT)
+
+
+class ThreadNoticesConsumer(SessionBoundConsumer):
     """Forwards a thread's notices to its owner's or a reviewer's browser."""
 
     group: str | None = None
@@ -142,6 +166,7 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             return
         self.slot = slot
         self.thread_id = thread_id
+        await self.join_session_group()
         self.group = thread_group(thread_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         if admitted.reviewer and _asks_to_watch(self.scope):
@@ -154,6 +179,7 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         await self.send_json({"event": SUBSCRIBED, "thread_id": thread_id})
 
     async def disconnect(self, code: int) -> None:
+        await self.leave_session_group()
         if self.group is not None and self.channel_layer is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             self.group = None
@@ -205,7 +231,7 @@ class ThreadNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         )
 
 
-class StaffNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class StaffNoticesConsumer(SessionBoundConsumer):
     """``ws/chatkit/staff/``: every thread's notices, for the admin's live list.
 
     Accepted for active staff with ``view_thread`` only (4403 for anyone else, signed in or
@@ -234,11 +260,13 @@ class StaffNoticesConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             await self.close(code=CloseCode.TOO_MANY)
             return
         self.slot = slot
+        await self.join_session_group()
         await self.channel_layer.group_add(STAFF_GROUP, self.channel_name)
         self.joined = True
         await self.send_json({"event": SUBSCRIBED})
 
     async def disconnect(self, code: int) -> None:
+        await self.leave_session_group()
         if self.joined and self.channel_layer is not None:
             await self.channel_layer.group_discard(STAFF_GROUP, self.channel_name)
             self.joined = False

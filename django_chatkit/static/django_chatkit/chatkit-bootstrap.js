@@ -54,9 +54,9 @@ const CDN_FAILED = Symbol.for('django_chatkit.cdnFailed');
 // Live updates: reconnection delays grow from LIVE_RETRY_BASE_MS to LIVE_RETRY_MAX_MS.
 const LIVE_RETRY_BASE_MS = 1000;
 const LIVE_RETRY_MAX_MS = 60000;
-// Close codes after which retrying cannot help (docs/live.md): not this visitor's thread (or
-// none), or no channel layer. 4429 (too many sockets) is retried, later and later.
-const LIVE_FINAL_CODES = new Set([4404, 4503]);
+// Close codes after which retrying cannot help (docs/live.md): signed out, not this visitor's
+// thread (or none), or no channel layer. 4429 (too many sockets) is retried, later and later.
+const LIVE_FINAL_CODES = new Set([4401, 4404, 4503]);
 const LIVE_SUBSCRIBED = 'subscribed';
 
 function emit(element, type, detail) {

@@ -5,15 +5,15 @@
 // its rows again from the admin (data-live-rows, same session and permission) and shows them,
 // never anything from the socket. At most one fetch at a time and one a second: notices
 // arriving meanwhile make one more. Reconnects with capped backoff and jitter, not after close
-// codes 4403 (not allowed) and 4503 (no channel layer); once subscribed again, it fetches what
-// it missed.
+// codes 4401 (signed out), 4403 (not allowed) and 4503 (no channel layer); once subscribed
+// again, it fetches what it missed.
 (() => {
   const module = document.getElementById('chatkit-live');
   const body = document.getElementById('chatkit-live-rows');
   if (!module || !body || !module.dataset.liveSocket || typeof window.WebSocket !== 'function') {
     return;
   }
-  const FINAL_CODES = new Set([4403, 4503]);
+  const FINAL_CODES = new Set([4401, 4403, 4503]);
   const MIN_INTERVAL_MS = 1000;
   let fetching = false;
   let pending = false;

@@ -6,7 +6,7 @@
 // transcript/new/ view, same session and permissions) and adds the new entries, replacing an
 // entry it already shows (an item saved again, a run that finished). One fetch at a time;
 // notices arriving meanwhile make one more. Reconnects with capped backoff and jitter, not
-// after close codes 4404 (not allowed, no such thread) and 4503 (no channel layer).
+// after close codes 4401 (signed out), 4404 (not allowed, no such thread) and 4503 (no layer).
 //
 // The socket asks to watch (?watch=1): while the agent streams an answer, the server sends its
 // text as it grows (answer.progress: item id, offset in UTF-16 code units, delta; staff only,
@@ -19,7 +19,7 @@
   if (!panel || !timeline || !panel.dataset.liveSocket || typeof window.WebSocket !== 'function') {
     return;
   }
-  const FINAL_CODES = new Set([4404, 4503]);
+  const FINAL_CODES = new Set([4401, 4404, 4503]);
   let cursor = panel.dataset.liveCursor || '';
   let fetching = false;
   let pending = false;
