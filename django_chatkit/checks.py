@@ -326,6 +326,14 @@ def _outlived_windows(value: dict[str, Any], window: float) -> list[CheckMessage
     workflows = value.get("HOSTED_WORKFLOWS", DEFAULTS["HOSTED_WORKFLOWS"])
     if not isinstance(workflows, Mapping):
         return []
+    outlived = [
+        (workflow_id, seconds)
+        for workflow_id, options in workflows.items()
+        if isinstance(options, Mapping)
+        and isinstance(seconds := options.get("expires_after"), int)
+        and not isinstance(seconds, bool)
+        and seconds > window
+    ]
     return [
         Warning(
             f"The client secrets of hosted workflow {workflow_id!r} live {seconds} seconds "
@@ -334,10 +342,7 @@ def _outlived_windows(value: dict[str, Any], window: float) -> list[CheckMessage
             hint="Make HOSTED_IMPORT_ACTIVE_WINDOW at least the longest expires_after.",
             id="chatkit.W011",
         )
-        for workflow_id, options in workflows.items()
-        if isinstance(options, Mapping)
-        and _is_int(seconds := options.get("expires_after"))
-        and seconds > window
+        for workflow_id, seconds in outlived
     ]
 
 

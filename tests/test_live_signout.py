@@ -72,7 +72,8 @@ async def test_signing_out_closes_that_browsers_sockets_only() -> None:
 
     await sync_to_async(laptop.logout)()
 
-    assert await closed_with(on_laptop) == CloseCode.SIGNED_OUT == 4401
+    assert await closed_with(on_laptop) == CloseCode.SIGNED_OUT
+    assert CloseCode.SIGNED_OUT.value == 4401  # documented (docs/live.md)
     assert await on_phone.receive_nothing(timeout=0.2)
     await on_phone.disconnect()
     # Signed out, the laptop's next handshake is refused as anyone else's would be.

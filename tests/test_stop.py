@@ -331,10 +331,11 @@ async def test_one_read_per_poll_serves_every_answer_of_the_process(
 
     monkeypatch.setattr(stops, "flagged", sync_to_async(counted, thread_sensitive=False))
     stopped: list[int] = []
-    watches = [
-        stops.StopWatch(thread.pk, lambda pk=run.pk: pk, lambda pk=run.pk: stopped.append(pk))
-        for run in runs
-    ]
+
+    def new_watch(run_pk: int) -> stops.StopWatch:
+        return stops.StopWatch(thread.pk, lambda: run_pk, lambda: stopped.append(run_pk))
+
+    watches = [new_watch(run.pk) for run in runs]
     for watch in watches:
         watch.start()
     try:
