@@ -199,7 +199,11 @@ class StopWatch:
         group = stop_group(self.thread_id)
         channel = ""
         try:
-            channel = await layer.new_channel("chatkit.stop.")
+            # The layer's default prefix, as every consumer's channel: channels_redis reads all
+            # of a process's channels through one receive lock, from the inbox their prefix
+            # names. A prefix of its own gave this channel an inbox of its own, and while the
+            # watch held the lock waiting there, no socket of the process heard a notice.
+            channel = await layer.new_channel()
             await layer.group_add(group, channel)
             while True:
                 message = await layer.receive(channel)
