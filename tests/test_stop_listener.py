@@ -1,5 +1,7 @@
-"""A turn's stop watch listening on channels_redis does not hold up the notices of the other
-sockets of its process (found by benchmarks.live_scale).
+"""A turn's stop watch listening on the channel layer (found by benchmarks.live_scale).
+
+It does not hold up the notices of the other sockets of its process on channels_redis, and it
+ends with its turn even when the layer loses its listener's cancellation.
 
 channels_redis reads every process-local channel of a process through one receive lock: whoever
 holds it blocks on the process's inbox in Redis and hands each message to the channel it names.
@@ -7,6 +9,13 @@ The inbox is the channel name's part before ``!``, so a channel made with anothe
 the default has an inbox of its own: a stop watch listening on ``chatkit.stop.<process>!...``
 held the lock while it waited on that inbox, and every websocket of the process heard nothing
 until the turn ended (for good, when the watch's cancellation was lost inside the layer).
+
+On Python 3.11, channels_redis loses a receive's cancellation when it lands as redis-py's
+``asyncio.wait_for`` finishes sending a command (redis-py sends through it when the connection has
+a socket_timeout, which docs/live.md asks for): the receive then waits on for a message. A watch
+left so would keep a task and its stop group membership for good: it sends its listener a
+message to end it instead of cancelling its receive (which, with channels_redis, may also drop
+a notice the receive was taking off Redis for another channel of the process).
 """
 
 from __future__ import annotations
@@ -71,3 +80,29 @@ async def test_a_stop_watch_does_not_hold_up_the_sockets_of_its_process(redis_la
         if watch._task is not None:
             await asyncio.wait([watch._task], timeout=5)
         await layer.flush()
+
+
+async def test_a_watch_ends_its_listener_on_a_layer_that_loses_cancellations() -> None:
+    from channels.layers import get_channel_layer
+
+    from django_chatkit import stops
+
+    layers = {"default": {"BACKEND": "tests.live_layers.CancelLosingLayer"}}
+    with override_settings(CHANNEL_LAYERS=layers):
+        layer = get_channel_layer()
+        group = stops.stop_group(THREAD)
+        watch = stops.StopWatch(THREAD, lambda: None, lambda: None)
+        watch.start()
+        # Listening: in the stop group, waiting on its channel.
+        await await_condition(lambda: layer.groups.get(group) and layer.channels)
+        started = asyncio.get_running_loop().time()
+        watch.close()
+        task = watch._task
+        assert task is not None
+        done, _ = await asyncio.wait([task], timeout=stops.LISTENER_GRACE_SECONDS + 5)
+        assert done, "the watch still waits on its listener"
+        assert layer.lost == 0  # ended by a message, not by a cancellation the layer loses
+        assert asyncio.get_running_loop().time() - started < stops.LISTENER_GRACE_SECONDS + 2
+        # Out of the group, as a listener cancelled in time would be.
+        await await_condition(lambda: not layer.groups.get(group))
+        assert not watch.stopped
