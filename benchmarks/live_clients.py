@@ -50,6 +50,8 @@ class Subscriber:
     arrivals: dict[str, float] = field(default_factory=dict)  # notice_key -> when read
     counts: Counter[str] = field(default_factory=Counter)
     reader: asyncio.Task[None] | None = None
+    closing: bool = False
+    lost: str | None = None  # why the socket ended before the harness closed it (close code)
 
     @property
     def extensions(self) -> str:
@@ -60,17 +62,23 @@ class Subscriber:
         self.reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
-        async for message in self.connection:
-            now = time.monotonic()
-            event = json.loads(message)
-            self.counts[str(event.get("event"))] += 1
-            if "item_id" in event:
-                self.arrivals.setdefault(notice_key(event["event"], event["item_id"]), now)
+        try:
+            async for message in self.connection:
+                now = time.monotonic()
+                event = json.loads(message)
+                self.counts[str(event.get("event"))] += 1
+                if "item_id" in event:
+                    self.arrivals.setdefault(notice_key(event["event"], event["item_id"]), now)
+        finally:
+            if not self.closing:
+                # The server (or the network) ended it: a socket that hears nothing more.
+                self.lost = f"{self.connection.close_code} {self.connection.close_reason}"
 
     def arrived(self, event: str, item_id: str) -> float | None:
         return self.arrivals.get(notice_key(event, item_id))
 
     async def close(self) -> None:
+        self.closing = True
         await self.connection.close()
         if self.reader is not None:
             await asyncio.gather(self.reader, return_exceptions=True)

@@ -401,6 +401,7 @@ async def measure_latency(
             "receiver": KINDS[path.receiver],
             "turns": len(path.turns),
             "missing_notices": path.missing,
+            "socket_lost": path.subscriber.lost,
             "extensions": path.subscriber.extensions,
             **{
                 kind: {how: summary_ms(values) for how, values in by_how.items()}
@@ -501,6 +502,8 @@ async def measure_memory(
             async with http_client(servers[other].url, cookies[name]) as writer:
                 results[name]["fan_out"] = await fan_out(writer, open_[name], threads[name])
             results[name]["extensions"] = open_[name][0].extensions if open_[name] else ""
+            lost = [s.lost for s in open_[name] if s.lost is not None]
+            results[name]["sockets_lost"] = {"count": len(lost), "first": lost[:1]}
     finally:
         for name in servers:
             await close_all(open_[name])
@@ -695,6 +698,7 @@ def cpu_lines(results: dict[str, Any]) -> list[str]:
 def headline(results: dict[str, Any]) -> list[str]:
     cross = results["latency"]["B -> A"]["assistant_message"]["from_commit"]
     same = results["latency"]["A -> A"]["assistant_message"]["from_commit"]
+    user = results["latency"]["B -> A"]["user_message"]["from_commit"]
     memory = results["memory"]
     per_socket = ", ".join(
         f"{side['server']} {side['fit']['slope'] / 1024:.1f} KB" if side["fit"] else "-"
@@ -705,7 +709,9 @@ def headline(results: dict[str, Any]) -> list[str]:
         f"from A's socket, {cross['n']} turns: median **{_cell(cross['median'])} ms**, p95 "
         f"**{_cell(cross['p95'])} ms** (max {_cell(cross['max'])} ms); within one process "
         f"(A -> A): median {_cell(same['median'])} ms, p95 {_cell(same['p95'])} ms: "
-        f"cross-process / same-process median **{_ratio(cross['median'], same['median'])}**.",
+        f"cross-process / same-process median **{_ratio(cross['median'], same['median'])}**. "
+        f"The user's message, stored while B goes on to call the model: median "
+        f"{_cell(user['median'])} ms, p95 {_cell(user['p95'])} ms.",
         f"- **Memory per open websocket** (RSS slope): {per_socket}.",
     ]
 
@@ -754,6 +760,7 @@ def report(results: dict[str, Any]) -> str:
         "## Summary",
         "",
         *headline(results),
+        *(f"- **PROBLEM**: {problem}" for problem in problems(results)),
         "",
         "## Notice latency",
         "",
@@ -838,10 +845,13 @@ def problems(results: dict[str, Any]) -> list[str]:
     """Notices that did not arrive: during the latency rounds, and at the fan-out."""
     found = [
         f"{name}: {path['missing_notices']} notice(s) never arrived"
+        + (f" (the socket ended: {path['socket_lost']})" if path["socket_lost"] else "")
         for name, path in results["latency"].items()
-        if path["missing_notices"]
+        if path["missing_notices"] or path["socket_lost"]
     ]
     for name, side in results["memory"].items():
+        if side["sockets_lost"]["count"]:
+            found.append(f"{name}: sockets ended by the server: {side['sockets_lost']}")
         for what, f in side["fan_out"].items():
             if f["received"] < f["sockets"]:
                 found.append(
