@@ -15,7 +15,8 @@ SDK_CONFORMANCE_DIR ?= .sdk-conformance
 SDK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 .DEFAULT_GOAL := help
-.PHONY: help test sdk-conformance demo lint format clean bench bench-admin bench-purge newcomer
+.PHONY: help test sdk-conformance demo lint format clean bench bench-admin bench-purge bench-live \
+	newcomer
 
 help:
 	@echo "make test   run the test suite (SQLite; DATABASE_URL / REDIS_URL are honoured)"
@@ -33,6 +34,9 @@ help:
 	@echo "            items); writes benchmarks/results/admin_scale.md; BENCH_ADMIN_ARGS=--quick"
 	@echo "make bench-purge  chatkit_purge of 10k and 100k threads (1M items) on PostgreSQL, on"
 	@echo "            copies of its own databases; writes benchmarks/results/purge_scale.md"
+	@echo "make bench-live  notice latency across two ASGI servers (daphne, uvicorn) sharing"
+	@echo "            PostgreSQL and Redis, memory per open websocket (~3 min); writes"
+	@echo "            benchmarks/results/live_scale.md; BENCH_LIVE_ARGS=--quick"
 	@echo "make clean  remove the virtualenv, caches and build artefacts"
 
 $(BIN)/python:
@@ -83,6 +87,11 @@ bench-admin: $(VENV)/.installed-test $(VENV)/.installed-bench
 BENCH_PURGE_ARGS ?=
 bench-purge: $(VENV)/.installed-test $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks.purge_scale $(BENCH_PURGE_ARGS)
+
+# Not part of bench: needs Redis too (BENCH_LIVE_ARGS="--redis-url redis://HOST:6379/9").
+BENCH_LIVE_ARGS ?=
+bench-live: $(VENV)/.installed-test $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.live_scale $(BENCH_LIVE_ARGS)
 
 # The JavaScript tools, at the versions package-lock.json pins: reinstalled only when it changes.
 node_modules/.installed: package.json package-lock.json

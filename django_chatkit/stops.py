@@ -44,6 +44,10 @@ MESSAGE_TYPE: Final = "chatkit.stop"
 STOP_PREFIX: Final = "chatkit.stop."
 # How often a streaming worker reads the flag: the bound on a stop's delay without a layer.
 POLL_SECONDS: Final = 0.5
+# A turn's stop listener is ended by a message of this type on its own channel
+# (StopWatch._end); cancelled when it has not ended this long after.
+CLOSE_TYPE: Final = "chatkit.stop.closed"
+LISTENER_GRACE_SECONDS: Final = 1.0
 
 
 def stop_group(thread_id: str) -> str:
@@ -211,6 +215,9 @@ class StopWatch:
         self.loop = asyncio.get_running_loop()
         self.wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._cancelled = False
+        self._closing = False
+        self._channel = ""  # the listener's, once it has one
 
     def start(self) -> None:
         with _local_lock:
@@ -228,7 +235,9 @@ class StopWatch:
                 if not watches:
                     del _local[self.thread_id]
         _poller(self.loop).discard(self)
-        if self._task is not None and not self._task.done():
+        if self._task is not None and not self._task.done() and not self._cancelled:
+            # Once: a second cancellation would cut short the ending of the listener.
+            self._cancelled = True
             self._task.cancel()
 
     async def __aenter__(self) -> StopWatch:
@@ -245,11 +254,42 @@ class StopWatch:
             await self.wake.wait()
         finally:
             if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+                await self._end(listener)
         self.stopped = True
         self.on_stop()
+
+    async def _end(self, listener: asyncio.Task[None]) -> None:
+        """End the listener with a message on its own channel rather than a cancellation.
+
+        With channels_redis, the receive of whichever channel holds the process's receive lock
+        reads for every channel of the process: cancelled in the middle of that read, it drops
+        the message it was taking off Redis, which may be a notice for one of the process's
+        sockets. And on Python 3.11 the cancellation itself can be lost (asyncio.wait_for
+        returns what it waited for when a cancellation comes just as that finishes, and
+        redis-py sends every command through it when the connection has a socket_timeout, as
+        docs/live.md asks): the receive then waits on for good, with the group membership. A
+        listener with no channel yet, or whose message cannot be sent, is cancelled."""
+        self._closing = True
+        if listener.done():
+            return
+        if self._channel and await self._send_close():
+            done, _ = await asyncio.wait([listener], timeout=LISTENER_GRACE_SECONDS)
+            if done:
+                return
+        listener.cancel()
+        await asyncio.wait([listener], timeout=LISTENER_GRACE_SECONDS)
+
+    async def _send_close(self) -> bool:
+        from channels.layers import get_channel_layer
+
+        try:
+            layer = get_channel_layer()
+            await asyncio.wait_for(
+                layer.send(self._channel, {"type": CLOSE_TYPE}), SEND_TIMEOUT_SECONDS
+            )
+        except Exception:
+            return False
+        return True
 
     async def _listen(self) -> None:
         """Wake the watch when the thread's stop group hears of a stop (another worker's); tell
@@ -262,12 +302,18 @@ class StopWatch:
         group = stop_group(self.thread_id)
         channel = ""
         try:
-            channel = await layer.new_channel("chatkit.stop.")
+            # The layer's default prefix, as every consumer's channel: channels_redis reads all
+            # of a process's channels through one receive lock, from the inbox their prefix
+            # names. A prefix of its own gave this channel an inbox of its own, and while the
+            # watch held the lock waiting there, no socket of the process heard a notice.
+            channel = self._channel = await layer.new_channel()
             await layer.group_add(group, channel)
             if self.progress is not None:
                 self.progress.listening(layer)
             while True:
                 message = await layer.receive(channel)
+                if self._closing:
+                    return
                 kind = message.get("type")
                 if kind == MESSAGE_TYPE:
                     self.wake.set()
