@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from asgiref.sync import sync_to_async
@@ -123,25 +124,20 @@ def _check_and_count(keys: list[str]) -> None:
             )
     per_minute = chatkit_settings.REQUESTS_PER_MINUTE
     if per_minute is not None:
-        window = current_window()
-        # Every key is counted (no early exit), so each holds its own true count.
-        counts = [
-            increment(cache, f"chatkit:rpm:{who}:{window}", 1, 2 * RPM_WINDOW_SECONDS)
-            for who in keys
-        ]
-        if max(counts) > per_minute:
-            resets = datetime.fromtimestamp(
-                (window + 1) * RPM_WINDOW_SECONDS, tz=timezone.get_default_timezone()
-            )
-            raise QuotaExceeded(
+        count_per_minute(
+            cache,
+            "rpm",
+            keys,
+            per_minute,
+            lambda limit: (
                 ngettext(
                     "the limit of %(count)d message per minute",
                     "the limit of %(count)d messages per minute",
-                    per_minute,
+                    limit,
                 )
-                % {"count": per_minute},
-                resets,
-            )
+                % {"count": limit}
+            ),
+        )
 
 
 def _add_tokens(keys: list[str], tokens: int) -> None:
@@ -187,3 +183,25 @@ async def add_tokens(context: ChatKitContext, tokens: int) -> None:
         await sync_to_async(_add_tokens, thread_sensitive=False)(keys, tokens)
     except Exception as exc:
         logger.warning("ChatKit could not count %d tokens in the quota cache: %r", tokens, exc)
+
+
+def count_per_minute(
+    cache: BaseCache,
+    kind: str,
+    keys: list[str],
+    per_minute: int,
+    limit_text: Callable[[int], str],
+) -> None:
+    """Count one more ``kind`` of request for each of ``keys`` in the current minute; raise
+    ``QuotaExceeded`` (``limit_text(per_minute)`` says which limit) once any is past it."""
+    window = current_window()
+    # Every key is counted (no early exit), so each holds its own true count.
+    counts = [
+        increment(cache, f"chatkit:{kind}:{who}:{window}", 1, 2 * RPM_WINDOW_SECONDS)
+        for who in keys
+    ]
+    if max(counts) > per_minute:
+        resets = datetime.fromtimestamp(
+            (window + 1) * RPM_WINDOW_SECONDS, tz=timezone.get_default_timezone()
+        )
+        raise QuotaExceeded(limit_text(per_minute), resets)

@@ -10,48 +10,38 @@ and the same ``QUOTA_FAIL_OPEN`` rule when the cache is down.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from asgiref.sync import sync_to_async
 from django.core.cache import caches
-from django.utils import timezone
 from django.utils.translation import ngettext
 
 from django_chatkit import quotas
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import ChatKitContext
 from django_chatkit.quotas import (
-    RPM_WINDOW_SECONDS,
     QuotaExceeded,
     QuotaUnavailable,
     counter_keys,
-    increment,
 )
 
 logger = logging.getLogger("django_chatkit")
 
 
 def _check_and_count(keys: list[str], per_minute: int) -> None:
-    cache = caches[chatkit_settings.QUOTA_CACHE]
-    window = quotas.current_window()  # through the module: tests pin the window there
-    # Every key is counted (no early exit), so each holds its own true count.
-    counts = [
-        increment(cache, f"chatkit:hosted:{who}:{window}", 1, 2 * RPM_WINDOW_SECONDS)
-        for who in keys
-    ]
-    if max(counts) > per_minute:
-        resets = datetime.fromtimestamp(
-            (window + 1) * RPM_WINDOW_SECONDS, tz=timezone.get_default_timezone()
-        )
-        raise QuotaExceeded(
+    quotas.count_per_minute(
+        caches[chatkit_settings.QUOTA_CACHE],
+        "hosted",
+        keys,
+        per_minute,
+        lambda limit: (
             ngettext(
                 "the limit of %(count)d chat session per minute",
                 "the limit of %(count)d chat sessions per minute",
-                per_minute,
+                limit,
             )
-            % {"count": per_minute},
-            resets,
-        )
+            % {"count": limit}
+        ),
+    )
 
 
 async def check_and_count_session(context: ChatKitContext) -> None:
