@@ -69,6 +69,14 @@ def error_response(status: int, code: str, message: str, **details: Any) -> Json
     return JsonResponse({"error": error}, status=status)
 
 
+async def method_not_allowed(message: str) -> HttpResponseBase:
+    """A POST-only async view's answer to any other method: a JSON 405 naming POST. Async, as
+    Django awaits whatever an async view's ``http_method_not_allowed`` returns."""
+    response = error_response(405, "method_not_allowed", message)
+    response["Allow"] = "POST"
+    return response
+
+
 async def _one_frame(data: bytes) -> AsyncIterator[bytes]:
     yield b"data: " + data + b"\n\n"
 

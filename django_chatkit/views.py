@@ -30,6 +30,7 @@ from django_chatkit.errors import (
     RequestRejected,
     StoredDataInvalid,
     error_response,
+    method_not_allowed,
     rejection_response,
 )
 from django_chatkit.loading import get_server
@@ -65,13 +66,7 @@ class ChatKitView(View):
     http_method_names = ["post"]
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        response = error_response(405, "method_not_allowed", "Use POST for ChatKit requests.")
-        response["Allow"] = "POST"
-
-        async def respond() -> HttpResponse:
-            return response
-
-        return respond()
+        return method_not_allowed("Use POST for ChatKit requests.")
 
     @answer_503_when_database_down
     async def post(self, request: HttpRequest) -> HttpResponseBase:

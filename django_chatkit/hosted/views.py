@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.views import View
@@ -22,7 +22,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import OWNER_KEY_HEADER, context_from_request, remember_anonymous_owner
 from django_chatkit.csrf import csrf_failure_reason
-from django_chatkit.errors import RequestRejected, error_response, rejection_response
+from django_chatkit.errors import (
+    RequestRejected,
+    error_response,
+    method_not_allowed,
+    rejection_response,
+)
 from django_chatkit.hosted.sessions import mint_client_secret
 from django_chatkit.hosted.signout import remember_session
 from django_chatkit.unavailable import answer_503_when_database_down
@@ -47,15 +52,7 @@ class HostedSessionView(View):
     http_method_names = ["post"]
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        response = error_response(
-            405, "method_not_allowed", "Use POST to ask for a ChatKit client secret."
-        )
-        response["Allow"] = "POST"
-
-        async def respond() -> HttpResponse:
-            return response
-
-        return respond()
+        return method_not_allowed("Use POST to ask for a ChatKit client secret.")
 
     @answer_503_when_database_down
     async def post(self, request: HttpRequest) -> HttpResponseBase:
