@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
 from django.db.models import Case, IntegerField, OrderBy, Q, Value, When
+from django.http import HttpRequest
 from django.utils.translation import gettext
 
 from django_chatkit import models
@@ -45,3 +46,17 @@ def first_when(condition: Q) -> OrderBy:
     view would sort the whole table), and tests/test_admin_queues.py checks the index serves it.
     """
     return Case(When(condition, then=Value(0)), default=Value(1), output_field=IntegerField()).asc()
+
+
+class ReadOnlyAdminMixin:
+    """For rows that only the package writes (runs, votes, journals): staff read them, and no
+    one adds, edits or deletes them through the admin (their own actions say what changes)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

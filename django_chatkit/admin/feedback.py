@@ -30,7 +30,12 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import FeedbackModelAdmin, first_when, owner_label
+from django_chatkit.admin.common import (
+    FeedbackModelAdmin,
+    ReadOnlyAdminMixin,
+    first_when,
+    owner_label,
+)
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.filters import RecentModelFilter
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
@@ -132,7 +137,7 @@ class ReviewForm(forms.Form):
 
 
 @admin.register(models.Feedback)
-class FeedbackAdmin(FeedbackModelAdmin):
+class FeedbackAdmin(ReadOnlyAdminMixin, FeedbackModelAdmin):
     list_display = (
         "kind_badge",
         "rated_excerpt",
@@ -236,16 +241,8 @@ class FeedbackAdmin(FeedbackModelAdmin):
         when = date_format(timezone.localtime(obj.reviewed_at), "SHORT_DATETIME_FORMAT")
         return format_html("{} · {}", when, reviewer)
 
-    # -- permissions: the votes are the user's; reviewing needs change_feedback --------------
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    # -- permissions: the votes are the user's (ReadOnlyAdminMixin); reviewing needs
+    # change_feedback --------------------------------------------------------------------------
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         opts = self.opts

@@ -8,7 +8,7 @@ permission ``django_chatkit.import_hosted`` ("Can import hosted conversations fr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -18,7 +18,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import anonymous_owner_label
+from django_chatkit.admin.common import ReadOnlyAdminMixin, anonymous_owner_label
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.hosted import deleting
 
@@ -35,7 +35,7 @@ def may_import(request: HttpRequest) -> bool:
 
 
 @admin.register(models.HostedUser)
-class HostedUserAdmin(HostedUserModelAdmin):
+class HostedUserAdmin(ReadOnlyAdminMixin, HostedUserModelAdmin):
     list_display = ("upstream_user", "owner", "last_session_at", "last_imported_at")
     list_select_related = ("user",)
     ordering = ("-last_session_at", "-pk")
@@ -57,16 +57,7 @@ class HostedUserAdmin(HostedUserModelAdmin):
         term = search_term.strip()
         return (queryset.filter(upstream_user=term) if term else queryset), False
 
-    # Rows are written by the session endpoint only: staff read them.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
+    # Rows are written by the session endpoint only (ReadOnlyAdminMixin): staff read them.
     def has_import_hosted_permission(self, request: HttpRequest) -> bool:
         return may_import(request)
 
@@ -156,7 +147,7 @@ else:
 
 
 @admin.register(models.HostedDeletion)
-class HostedDeletionAdmin(HostedDeletionModelAdmin):
+class HostedDeletionAdmin(ReadOnlyAdminMixin, HostedDeletionModelAdmin):
     """Hosted threads deleted here whose deletion at OpenAI is still owed: read-only, settled
     by the next chatkit_purge or chatkit_import_hosted run (django_chatkit.hosted.deleting)."""
 
@@ -164,12 +155,3 @@ class HostedDeletionAdmin(HostedDeletionModelAdmin):
     fields = list_display
     readonly_fields = list_display
     ordering = ("requested_at", "pk")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

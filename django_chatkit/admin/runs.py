@@ -20,7 +20,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from django_chatkit import models
-from django_chatkit.admin.common import RunModelAdmin, first_when, owner_label
+from django_chatkit.admin.common import ReadOnlyAdminMixin, RunModelAdmin, first_when, owner_label
 from django_chatkit.admin.counting import BoundedChangeList, EstimatedCountPaginator
 from django_chatkit.admin.filters import RunModelFilter
 from django_chatkit.admin.links import QUEUES_CSS, thread_link
@@ -44,7 +44,7 @@ def _milliseconds(start: datetime | None, end: datetime | None) -> int | None:
 
 
 @admin.register(models.Run)
-class RunAdmin(UsageUrlsMixin, RunModelAdmin):
+class RunAdmin(ReadOnlyAdminMixin, UsageUrlsMixin, RunModelAdmin):
     list_display = (
         "started_at",
         "status_badge",
@@ -126,12 +126,3 @@ class RunAdmin(UsageUrlsMixin, RunModelAdmin):
         return Truncator(obj.error_message).chars(ERROR_EXCERPT_CHARS)
 
     # Read-only: runs are the usage record (the usage overview counts them).
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
