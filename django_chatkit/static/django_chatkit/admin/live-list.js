@@ -4,13 +4,19 @@
 // renders data-live-socket). A notice says only that a thread changed: the page then fetches
 // its rows again from the admin (data-live-rows, same session and permission) and shows them,
 // never anything from the socket. At most one fetch at a time and one a second: notices
-// arriving meanwhile make one more. Reconnects with capped backoff and jitter, not after close
-// codes 4401 (signed out), 4403 (not allowed) and 4503 (no channel layer); once subscribed
-// again, it fetches what it missed.
+// arriving meanwhile make one more. The socket (live-socket.js) reconnects with capped backoff
+// and jitter, not after close codes 4401 (signed out), 4403 (not allowed) and 4503 (no channel
+// layer); once subscribed again, it fetches what it missed.
 (() => {
   const module = document.getElementById('chatkit-live');
   const body = document.getElementById('chatkit-live-rows');
-  if (!module || !body || !module.dataset.liveSocket || typeof window.WebSocket !== 'function') {
+  if (
+    !module ||
+    !body ||
+    !module.dataset.liveSocket ||
+    typeof window.WebSocket !== 'function' ||
+    typeof window.chatkitFollow !== 'function'
+  ) {
     return;
   }
   const FINAL_CODES = new Set([4401, 4403, 4503]);
@@ -18,7 +24,6 @@
   let fetching = false;
   let pending = false;
   let lastFetch = 0;
-  let attempt = 0;
 
   const showState = (state) => {
     for (const node of document.querySelectorAll('[data-live-state]')) {
@@ -73,40 +78,19 @@
       });
   };
 
-  const connect = () => {
-    const url = new URL(module.dataset.liveSocket, window.location.href);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(url.href);
-    ws.addEventListener('message', (event) => {
-      let notice;
-      try {
-        notice = JSON.parse(event.data);
-      } catch {
-        return;
+  window.chatkitFollow(module.dataset.liveSocket, {
+    finalCodes: FINAL_CODES,
+    onSubscribed: (reconnected) => {
+      if (reconnected) {
+        refresh(); // what changed while the socket was down
       }
-      if (notice && notice.event === 'subscribed') {
-        if (attempt > 0) {
-          refresh(); // what changed while the socket was down
-        }
-        attempt = 0;
-        showState('live');
-        module.dataset.liveSubscribed = '1';
-        return;
-      }
-      refresh();
-    });
-    ws.addEventListener('close', (event) => {
+      showState('live');
+      module.dataset.liveSubscribed = '1';
+    },
+    onNotice: () => refresh(),
+    onClosed: (final) => {
       delete module.dataset.liveSubscribed;
-      if (FINAL_CODES.has(event.code)) {
-        showState('unavailable');
-        return;
-      }
-      showState('offline');
-      const step = Math.min(60000, 1000 * 2 ** attempt);
-      attempt += 1;
-      window.setTimeout(connect, step / 2 + Math.random() * (step / 2));
-    });
-  };
-
-  connect();
+      showState(final ? 'unavailable' : 'offline');
+    },
+  });
 })();

@@ -5,8 +5,9 @@
 // the thread it fetches the transcript after the newest item it shows (the admin's
 // transcript/new/ view, same session and permissions) and adds the new entries, replacing an
 // entry it already shows (an item saved again, a run that finished). One fetch at a time;
-// notices arriving meanwhile make one more. Reconnects with capped backoff and jitter, not
-// after close codes 4401 (signed out), 4404 (not allowed, no such thread) and 4503 (no layer).
+// notices arriving meanwhile make one more. The socket (live-socket.js) reconnects with capped
+// backoff and jitter, not after close codes 4401 (signed out), 4404 (not allowed, no such
+// thread) and 4503 (no layer).
 //
 // The socket asks to watch (?watch=1): while the agent streams an answer, the server sends its
 // text as it grows (answer.progress: item id, offset in UTF-16 code units, delta; staff only,
@@ -16,14 +17,19 @@
 (() => {
   const panel = document.getElementById('ck-takeover');
   const timeline = document.querySelector('.ck-transcript .ck-timeline');
-  if (!panel || !timeline || !panel.dataset.liveSocket || typeof window.WebSocket !== 'function') {
+  if (
+    !panel ||
+    !timeline ||
+    !panel.dataset.liveSocket ||
+    typeof window.WebSocket !== 'function' ||
+    typeof window.chatkitFollow !== 'function'
+  ) {
     return;
   }
   const FINAL_CODES = new Set([4401, 4404, 4503]);
   let cursor = panel.dataset.liveCursor || '';
   let fetching = false;
   let pending = false;
-  let attempt = 0;
   // Provisional answers: item id -> the <li> and the text shown so far.
   const provisional = new Map();
   // Item ids whose turn ended: dropped after the next fetch unless it replaced them.
@@ -157,46 +163,29 @@
     document.dispatchEvent(new CustomEvent('chatkit:transcript-progress', { detail }));
   };
 
-  const connect = () => {
-    const url = new URL(panel.dataset.liveSocket, window.location.href);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.searchParams.set('watch', '1');
-    const ws = new WebSocket(url.href);
-    ws.addEventListener('message', (event) => {
-      let notice;
-      try {
-        notice = JSON.parse(event.data);
-      } catch {
-        return;
+  const url = new URL(panel.dataset.liveSocket, window.location.href);
+  url.searchParams.set('watch', '1');
+  window.chatkitFollow(url.href, {
+    finalCodes: FINAL_CODES,
+    onSubscribed: (reconnected) => {
+      if (reconnected) {
+        refresh(); // what changed while the socket was down
       }
-      if (notice && notice.event === 'subscribed') {
-        if (attempt > 0) {
-          refresh(); // what changed while the socket was down
-        }
-        attempt = 0;
-        panel.dataset.liveSubscribed = '1';
-        document.dispatchEvent(new CustomEvent('chatkit:transcript-subscribed'));
-        return;
-      }
-      if (notice && notice.event === 'answer.progress') {
+      panel.dataset.liveSubscribed = '1';
+      document.dispatchEvent(new CustomEvent('chatkit:transcript-subscribed'));
+    },
+    onNotice: (notice) => {
+      if (notice.event === 'answer.progress') {
         grow(notice);
         return;
       }
-      if (notice && notice.event === 'answer.ended') {
+      if (notice.event === 'answer.ended') {
         ended = ended.concat(Array.isArray(notice.item_ids) ? notice.item_ids.map(String) : []);
       }
       refresh();
-    });
-    ws.addEventListener('close', (event) => {
+    },
+    onClosed: () => {
       delete panel.dataset.liveSubscribed;
-      if (FINAL_CODES.has(event.code)) {
-        return;
-      }
-      const step = Math.min(60000, 1000 * 2 ** attempt);
-      attempt += 1;
-      window.setTimeout(connect, step / 2 + Math.random() * (step / 2));
-    });
-  };
-
-  connect();
+    },
+  });
 })();
