@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from tests import test_browser_stop
-from tests.test_browser import CHROMIUM_ARGS, chromium_path
+from tests.admin_browser import signed_in_admin_page
 from tests.test_live_multiprocess import Sites, new_thread
 
 # test_browser_stop's fixtures: one live server (in-memory layer), a user, a moderator.
@@ -25,46 +25,25 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 def test_a_new_conversation_appears_on_the_open_live_list(
     site: Sites, dana: Any, moderator: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     server = site.a
     page_url = reverse("admin:django_chatkit_thread_live")
     earlier = new_thread(site, dana)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = browser.new_page()
-            console_errors: list[str] = []
-            page.on(
-                "console",
-                lambda message: (
-                    console_errors.append(message.text) if message.type == "error" else None
-                ),
-            )
-            test_browser_stop.serve_static(page)
-            page.goto(f"{server.url}/admin/login/?next={page_url}")
-            page.fill("input[name=username]", "mod")
-            page.fill("input[name=password]", "mod-pw")
-            with page.expect_navigation():
-                page.click("input[type=submit]")
-            page.wait_for_selector("#chatkit-live[data-live-subscribed]", timeout=10_000)
-            assert page.locator(f"tr[data-thread-id='{earlier}']").count() == 1
-            assert page.locator("[data-live-state=live]").is_visible()
+    with signed_in_admin_page(server.url, "mod", "mod-pw", page_url) as admin:
+        page = admin.page
+        page.wait_for_selector("#chatkit-live[data-live-subscribed]", timeout=10_000)
+        assert page.locator(f"tr[data-thread-id='{earlier}']").count() == 1
+        assert page.locator("[data-live-state=live]").is_visible()
 
-            # Through the chat endpoint, not this page; from a thread of its own: Playwright's
-            # sync API runs an event loop in this one, where Django refuses database queries.
-            with ThreadPoolExecutor(1) as pool:
-                started = pool.submit(new_thread, site, dana).result(30)
-            row = page.locator(f"tr[data-thread-id='{started}']")
-            row.wait_for(state="attached", timeout=10_000)
-            # Newest first, with its owner and a link to its transcript.
-            first = page.locator("#chatkit-live-rows tr.chatkit-live-row").first
-            assert first.get_attribute("data-thread-id") == started
-            assert "dana" in row.inner_text()
-            assert row.locator("a[href$='/transcript/']").count() == 1
-            assert page.locator(f"tr[data-thread-id='{earlier}']").count() == 1
-            assert console_errors == [], console_errors
-        finally:
-            browser.close()
+        # Through the chat endpoint, not this page; from a thread of its own: Playwright's
+        # sync API runs an event loop in this one, where Django refuses database queries.
+        with ThreadPoolExecutor(1) as pool:
+            started = pool.submit(new_thread, site, dana).result(30)
+        row = page.locator(f"tr[data-thread-id='{started}']")
+        row.wait_for(state="attached", timeout=10_000)
+        # Newest first, with its owner and a link to its transcript.
+        first = page.locator("#chatkit-live-rows tr.chatkit-live-row").first
+        assert first.get_attribute("data-thread-id") == started
+        assert "dana" in row.inner_text()
+        assert row.locator("a[href$='/transcript/']").count() == 1
+        assert page.locator(f"tr[data-thread-id='{earlier}']").count() == 1
+        assert admin.console_errors == [], admin.console_errors

@@ -16,22 +16,18 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from django_chatkit import models
 from django_chatkit.testing import FakeOpenAI, Reply, request_body, user_input
 from django_chatkit.testing.titles import is_title_request, title_from_message
+from tests.admin_browser import moderator_user, signed_in_admin_page
 from tests.live_server import LiveServer, live_asgi_server
-from tests.test_browser import CHROMIUM_ARGS, chromium_path
 from tests.test_live_multiprocess import SETTINGS, Sites, new_thread, stream_in_background
 from tests.waiting import wait_for
 
@@ -78,114 +74,70 @@ def dana(transactional_db: None) -> Any:
 
 @pytest.fixture
 def moderator(transactional_db: None) -> Any:
-    user = get_user_model().objects.create_user("mod", password="mod-pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="django_chatkit",
-            codename__in=["view_thread", "moderate_thread"],
-        )
-    )
-    return user
-
-
-def serve_static(page: Any) -> None:
-    """The live site serves no static files: the admin's scripts and styles from the finders."""
-
-    def route(route: Any) -> None:
-        found = finders.find(urlsplit(route.request.url).path.removeprefix("/static/"))
-        if not found:
-            route.fulfill(status=404, body="")
-            return
-        kind = "text/javascript" if found.endswith(".js") else "text/css"
-        route.fulfill(status=200, content_type=kind, body=Path(found).read_bytes())
-
-    page.route("**/static/**", route)
+    return moderator_user("mod", "mod-pw")
 
 
 def test_the_stop_button_ends_the_users_stream_and_goes_away(
     site: Sites, dana: Any, moderator: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     server: LiveServer = site.a
     thread_id = new_thread(site, dana)
     transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+    with signed_in_admin_page(server.url, "mod", "mod-pw", transcript) as admin:
+        page = admin.page
+        assert page.locator(STOP_BUTTON).count() == 0  # nothing streams yet
+
+        site.fake.queue(Reply(tokens=WORDS, token_delay=0.05))
+        body = request_body(
+            "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
         )
-        try:
-            page = browser.new_page()
-            console_errors: list[str] = []
+        stream, reader = stream_in_background(server, dana, body)
+        wait_for(lambda: stream.deltas >= 5, describe=server.describe)
+        page.reload()
+        button = page.locator(STOP_BUTTON)
+        button.wait_for(state="visible", timeout=10_000)
+        assert button.get_attribute("value") == "Stop the answer"
 
-            def console(message: Any) -> None:
-                if message.type == "error":
-                    console_errors.append(message.text)
+        # The answer grows on the page while it streams: two lengths at least, each what
+        # the model said so far, under the id the stored answer will have.
+        growing = page.locator(GROWING)
+        growing.wait_for(state="visible", timeout=10_000)
+        seen = [growing.text_content() or ""]
+        page.wait_for_function(LONGER_THAN, arg=len(seen[0]), timeout=10_000)
+        seen.append(growing.text_content() or "")
+        assert stream.ended_at is None  # still streaming
+        assert len({len(text) for text in seen}) >= 2, seen
+        assert all(text and FULL.startswith(text) for text in seen), seen
+        shown_id = page.locator("li.ck-provisional").get_attribute("id")
 
-            page.on("console", console)
-            serve_static(page)
-            page.goto(f"{server.url}/admin/login/?next={transcript}")
-            page.fill("input[name=username]", "mod")
-            page.fill("input[name=password]", "mod-pw")
-            with page.expect_navigation():
-                page.click("input[type=submit]")
-            assert page.locator(STOP_BUTTON).count() == 0  # nothing streams yet
+        with page.expect_navigation():  # the form posts, then lands on the transcript
+            clicked = time.monotonic()
+            button.click()
+        reader.join(10)
+        assert stream.ended_at is not None, server.describe()
+        took = stream.ended_at - clicked
+        print(f"\nStop latency: click in Chromium to the end of the stream: {took * 1000:.0f} ms")
+        assert took < STOP_WITHIN_SECONDS, took
 
-            site.fake.queue(Reply(tokens=WORDS, token_delay=0.05))
-            body = request_body(
-                "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
-            )
-            stream, reader = stream_in_background(server, dana, body)
-            wait_for(lambda: stream.deltas >= 5, describe=server.describe)
-            page.reload()
-            button = page.locator(STOP_BUTTON)
-            button.wait_for(state="visible", timeout=10_000)
-            assert button.get_attribute("value") == "Stop the answer"
+        assert stream.status == 200
+        assert not [e for e in stream.events if e["type"] == "error"], stream.events
+        notices = [e["message"] for e in stream.events if e["type"] == "notice"]
+        assert notices == ["A moderator stopped this answer."]
+        [answer] = [
+            e["item"]
+            for e in stream.events
+            if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
+        ]
+        partial = answer["content"][0]["text"]
+        assert partial and FULL.startswith(partial) and partial != FULL
+        assert shown_id == answer["id"]
+        assert len(seen[-1]) <= len(partial)
 
-            # The answer grows on the page while it streams: two lengths at least, each what
-            # the model said so far, under the id the stored answer will have.
-            growing = page.locator(GROWING)
-            growing.wait_for(state="visible", timeout=10_000)
-            seen = [growing.text_content() or ""]
-            page.wait_for_function(LONGER_THAN, arg=len(seen[0]), timeout=10_000)
-            seen.append(growing.text_content() or "")
-            assert stream.ended_at is None  # still streaming
-            assert len({len(text) for text in seen}) >= 2, seen
-            assert all(text and FULL.startswith(text) for text in seen), seen
-            shown_id = page.locator("li.ck-provisional").get_attribute("id")
-
-            with page.expect_navigation():  # the form posts, then lands on the transcript
-                clicked = time.monotonic()
-                button.click()
-            reader.join(10)
-            assert stream.ended_at is not None, server.describe()
-            took = stream.ended_at - clicked
-            print(
-                f"\nStop latency: click in Chromium to the end of the stream: {took * 1000:.0f} ms"
-            )
-            assert took < STOP_WITHIN_SECONDS, took
-
-            assert stream.status == 200
-            assert not [e for e in stream.events if e["type"] == "error"], stream.events
-            notices = [e["message"] for e in stream.events if e["type"] == "notice"]
-            assert notices == ["A moderator stopped this answer."]
-            [answer] = [
-                e["item"]
-                for e in stream.events
-                if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
-            ]
-            partial = answer["content"][0]["text"]
-            assert partial and FULL.startswith(partial) and partial != FULL
-            assert shown_id == answer["id"]
-            assert len(seen[-1]) <= len(partial)
-
-            # The page the form landed on: the stop confirmed, no button left.
-            assert "The answer in progress was stopped." in page.inner_text("body")
-            assert page.locator(STOP_BUTTON).count() == 0
-            assert partial.strip() in page.inner_text(".ck-timeline")
-            assert console_errors == [], console_errors
-        finally:
-            browser.close()
+        # The page the form landed on: the stop confirmed, no button left.
+        assert "The answer in progress was stopped." in page.inner_text("body")
+        assert page.locator(STOP_BUTTON).count() == 0
+        assert partial.strip() in page.inner_text(".ck-timeline")
+        assert admin.console_errors == [], admin.console_errors
     # After Playwright's block: its sync API runs an event loop in this thread, in which Django
     # refuses database queries.
     row = models.ThreadItem.objects.get(thread_id=thread_id, item_id=answer["id"])
@@ -197,57 +149,43 @@ def test_the_stop_button_ends_the_users_stream_and_goes_away(
 def test_an_answer_grows_on_an_open_transcript_then_is_replaced_by_the_stored_one(
     site: Sites, dana: Any, moderator: Any
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     server: LiveServer = site.a
     thread_id = new_thread(site, dana)
     transcript = reverse("admin:django_chatkit_thread_transcript", args=[quote(thread_id)])
     words = WORDS[:60]  # 3 s
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+    with signed_in_admin_page(server.url, "mod", "mod-pw", transcript) as admin:
+        page = admin.page
+        page.wait_for_selector("#ck-takeover[data-live-subscribed]", timeout=10_000)
+
+        # The page was open before the turn: the turn finds its watcher (it asks).
+        site.fake.queue(Reply(tokens=words, token_delay=0.05))
+        body = request_body(
+            "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
         )
-        try:
-            page = browser.new_page()
-            serve_static(page)
-            page.goto(f"{server.url}/admin/login/?next={transcript}")
-            page.fill("input[name=username]", "mod")
-            page.fill("input[name=password]", "mod-pw")
-            with page.expect_navigation():
-                page.click("input[type=submit]")
-            page.wait_for_selector("#ck-takeover[data-live-subscribed]", timeout=10_000)
+        stream, reader = stream_in_background(server, dana, body)
+        growing = page.locator(GROWING)
+        growing.wait_for(state="visible", timeout=10_000)
+        first = growing.text_content() or ""
+        page.wait_for_function(LONGER_THAN, arg=len(first), timeout=10_000)
+        assert stream.ended_at is None
+        shown_id = page.locator("li.ck-provisional").get_attribute("id")
 
-            # The page was open before the turn: the turn finds its watcher (it asks).
-            site.fake.queue(Reply(tokens=words, token_delay=0.05))
-            body = request_body(
-                "threads.add_user_message", thread_id=thread_id, input=user_input("Count")
-            )
-            stream, reader = stream_in_background(server, dana, body)
-            growing = page.locator(GROWING)
-            growing.wait_for(state="visible", timeout=10_000)
-            first = growing.text_content() or ""
-            page.wait_for_function(LONGER_THAN, arg=len(first), timeout=10_000)
-            assert stream.ended_at is None
-            shown_id = page.locator("li.ck-provisional").get_attribute("id")
-
-            reader.join(15)
-            assert stream.ended_at is not None, server.describe()
-            [answer] = [
-                e["item"]
-                for e in stream.events
-                if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
-            ]
-            assert answer["id"] == shown_id
-            # The stored answer takes the growing text's place: same entry, rendered, final.
-            page.wait_for_function(
-                "id => { const e = document.getElementById(id);"
-                " return e !== null && !e.classList.contains('ck-provisional'); }",
-                arg=shown_id,
-                timeout=10_000,
-            )
-            assert page.locator("li.ck-provisional").count() == 0
-            stored = page.locator(f"li[id='{shown_id}'] .ck-markdown").inner_text()
-            assert stored.strip() == "".join(words).strip()
-            assert page.locator(f"li[id='{shown_id}']").count() == 1
-        finally:
-            browser.close()
+        reader.join(15)
+        assert stream.ended_at is not None, server.describe()
+        [answer] = [
+            e["item"]
+            for e in stream.events
+            if e["type"] == "thread.item.done" and e["item"]["type"] == "assistant_message"
+        ]
+        assert answer["id"] == shown_id
+        # The stored answer takes the growing text's place: same entry, rendered, final.
+        page.wait_for_function(
+            "id => { const e = document.getElementById(id);"
+            " return e !== null && !e.classList.contains('ck-provisional'); }",
+            arg=shown_id,
+            timeout=10_000,
+        )
+        assert page.locator("li.ck-provisional").count() == 0
+        stored = page.locator(f"li[id='{shown_id}'] .ck-markdown").inner_text()
+        assert stored.strip() == "".join(words).strip()
+        assert page.locator(f"li[id='{shown_id}']").count() == 1

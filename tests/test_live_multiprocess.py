@@ -31,7 +31,6 @@ from typing import Any
 import pytest
 from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from websockets.sync import client as websockets_sync
 
@@ -45,6 +44,7 @@ from django_chatkit.testing import (
     user_input,
 )
 from django_chatkit.testing.titles import is_title_request, title_from_message
+from tests.admin_browser import moderator_user
 from tests.conftest import ENDPOINT
 from tests.live_server import LiveServer, live_asgi_server
 from tests.test_live_asgi import TEXT_DELTA
@@ -128,14 +128,7 @@ def carol(transactional_db: None) -> Any:
 
 @pytest.fixture
 def moderator(transactional_db: None) -> Any:
-    user = get_user_model().objects.create_user("mod", password="pw", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="django_chatkit",
-            codename__in=["view_thread", "moderate_thread"],
-        )
-    )
-    return user
+    return moderator_user("mod", "pw")
 
 
 class Socket:
