@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 
 from django_chatkit.conf import chatkit_settings
@@ -35,6 +35,15 @@ class BodyLimit:
         # The rest of the body is not read: the connection cannot carry another request.
         response["Connection"] = "close"
         return response
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body size the request's ``Content-Length`` announces; 0 when absent or not a number
+    (the body is then measured as it is read)."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def body_limit(path_info: str, content_type: str = "", origin: str = "") -> BodyLimit | None:

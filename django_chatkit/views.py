@@ -17,6 +17,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from pydantic import ValidationError
 
+from django_chatkit.body_limits import declared_length
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import (
     OWNER_KEY_HEADER,
@@ -75,11 +76,7 @@ class ChatKitView(View):
     async def answer(self, request: HttpRequest) -> HttpResponseBase:
         _warn_if_not_asgi(request)
         limit = chatkit_settings.MAX_REQUEST_BYTES
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
+        if declared_length(request) > limit:
             return error_response(413, "request_too_large", f"The body exceeds {limit} bytes.")
 
         context = await context_from_request(

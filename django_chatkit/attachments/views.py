@@ -27,6 +27,7 @@ from django_chatkit.attachments.options import limits
 from django_chatkit.attachments.receiving import receive_upload, too_large
 from django_chatkit.attachments.store import DjangoAttachmentStore
 from django_chatkit.attachments.tokens import read_upload_token
+from django_chatkit.body_limits import declared_length
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import context_from_request
 from django_chatkit.errors import RequestRejected, error_response
@@ -138,11 +139,8 @@ class UploadView(View):
         claim = read_upload_token(request.GET.get("token"))
         upload = await attachment_store().load_pending_upload(attachment_id, claim)
         current = limits()
-        try:
-            declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared_length = 0
-        if declared_length > upload_body_limit(current.max_bytes, request.content_type or ""):
+        limit = upload_body_limit(current.max_bytes, request.content_type or "")
+        if declared_length(request) > limit:
             raise too_large(current.max_bytes)
         received = await sync_to_async(receive_upload, thread_sensitive=False)(
             request, current.max_bytes

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from django_chatkit.body_limits import declared_length
 from django_chatkit.conf import chatkit_settings
 from django_chatkit.context import OWNER_KEY_HEADER, context_from_request, remember_anonymous_owner
 from django_chatkit.csrf import csrf_failure_reason
@@ -67,11 +68,7 @@ class HostedSessionView(View):
         too_large = error_response(
             413, "request_too_large", f"The body exceeds {MAX_BODY_BYTES} bytes."
         )
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > MAX_BODY_BYTES:
+        if declared_length(request) > MAX_BODY_BYTES:
             return too_large
         try:
             body = request.body
